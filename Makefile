@@ -1,0 +1,50 @@
+# Every target that needs the environment depends on .venv/.installed, so on a fresh clone
+# `make sweep` and `make test` each work as the first command.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SWEEP ?= hnet
+REPORT_DIR ?= logs/$(SWEEP)
+ARGS ?=
+
+.PHONY: install test lint format train sweep report bench clean sync sweep-slurm
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/pytest $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks train.py
+	$(BIN)/ruff format --check src tests benchmarks train.py
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks train.py
+	$(BIN)/ruff check --fix src tests benchmarks train.py
+
+train: $(STAMP)
+	$(BIN)/python train.py $(ARGS)
+
+# Runs the study `conf/sweep/$(SWEEP).yaml`, then reports on it even when some runs failed
+# (the report shows them); the target fails if the sweep did.
+sweep: $(STAMP)
+	@status=0; $(BIN)/python train.py -m sweep=$(SWEEP) $(ARGS) || status=$$?; \
+	$(BIN)/ablab-report $(REPORT_DIR) || status=$$((status ? status : $$?)); exit $$status
+
+report: $(STAMP)
+	$(BIN)/ablab-report $(REPORT_DIR)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(ARGS)
+
+clean:
+	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

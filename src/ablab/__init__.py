@@ -1,0 +1,1 @@
+"""ablab: ablation studies as one command."""

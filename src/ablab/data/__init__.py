@@ -1,0 +1,1 @@
+"""LightningDataModules and the generators and readers behind them, with input validation."""

@@ -1,0 +1,1 @@
+"""Run identity, records and execution: what makes a sweep resumable and trustworthy."""

@@ -1,0 +1,138 @@
+"""Run one job of a study: skip it when completed, resume it when interrupted, record it always.
+
+The record (`results.json`) is written atomically at start (`status: running`) and at the end
+(`completed`, `failed` with the traceback, or `diverged`). A run's exception never escapes into the
+sweep: the sweep goes on and its summary reports it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ablab.errors import RunDiverged, find_user_error
+from ablab.runs.identity import config_hash
+from ablab.runs.journal import append_event
+from ablab.runs.records import (
+    RESULTS_FILE,
+    SCHEMA,
+    CorruptRecord,
+    git_commit,
+    package_versions,
+    read_record,
+    write_json_atomic,
+)
+
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+
+def _hydra_context() -> tuple[list[str], dict[str, Any], bool]:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return [], {}, False
+    hydra = HydraConfig.get()
+    choices = {k: v for k, v in OmegaConf.to_container(hydra.runtime.choices).items()
+               if not k.startswith("hydra/") and k != "hydra"}
+    return list(hydra.overrides.task), choices, hydra.mode == RunMode.MULTIRUN
+
+
+def _set_aside(paths: list[Path], run_dir: Path, why: str) -> Path | None:
+    """Move earlier outputs into `previous/<time>-<why>/` instead of deleting or overwriting them."""
+    existing = [p for p in paths if p.exists()]
+    if not existing:
+        return None
+    target = run_dir / "previous" / f"{time.strftime('%Y%m%d-%H%M%S')}-{why}"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in existing:
+        shutil.move(str(path), str(target / path.name))
+    return target
+
+
+def previous_record(run_dir: Path) -> dict[str, Any] | None:
+    """The run's earlier record, or None; a corrupt one is set aside (kept) and the run redone."""
+    path = run_dir / RESULTS_FILE
+    if not path.exists():
+        return None
+    try:
+        return read_record(path)
+    except CorruptRecord as exc:
+        kept = _set_aside([path], run_dir, "corrupt")
+        print(f"warning: {exc}; kept it in {kept} and re-running this run", file=sys.stderr)
+        return None
+
+
+def base_record(cfg: DictConfig) -> dict[str, Any]:
+    """The fields known before training: identity, choices, seed, versions, commit."""
+    overrides, choices, _ = _hydra_context()
+    return {
+        "schema": SCHEMA,
+        "status": "running",
+        "study": cfg.study,
+        "variant": cfg.variant,
+        "family": cfg.family,
+        "seed": cfg.seed,
+        "config_hash": config_hash(cfg),
+        "metric": {"name": cfg.metric.name, "mode": cfg.metric.mode},
+        "overrides": overrides,
+        "choices": choices,
+        "metrics": {},
+        "cost": {},
+        "versions": package_versions(),
+        "git_commit": git_commit(Path(__file__).parent),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Execute (or skip) the run described by `cfg`; return its record."""
+    run_dir = Path(cfg.paths.output_dir)
+    results_path = run_dir / RESULTS_FILE
+    earlier = previous_record(run_dir)
+    if earlier and earlier["status"] == "completed" and not cfg.force_rerun:
+        print(f"skipped (completed earlier): {run_dir}", file=sys.stderr)
+        append_event({"run_dir": str(run_dir), "outcome": "skipped"})
+        return {**earlier, "skipped": True}
+
+    resume_from = None
+    if cfg.force_rerun:
+        _set_aside([results_path, run_dir / "checkpoints", run_dir / "csv"], run_dir, "forced")
+    elif (run_dir / LAST_CHECKPOINT).exists():
+        resume_from = run_dir / LAST_CHECKPOINT
+    elif earlier:
+        _set_aside([results_path], run_dir, earlier["status"])
+
+    record = base_record(cfg)
+    record["attempt"] = (earlier or {}).get("attempt", 0) + 1
+    record["resumed_from"] = str(resume_from) if resume_from else None
+    append_event({"run_dir": str(run_dir), "outcome": "started"})
+    write_json_atomic(results_path, record)
+    started = time.perf_counter()
+    try:
+        from ablab.runs.fit import fit_and_test
+
+        outcome = fit_and_test(cfg, run_dir, resume_from)
+        if not outcome.is_global_zero:
+            return record
+        record.update(status="completed", metrics=outcome.metrics, cost=outcome.cost,
+                      params=outcome.params, epochs=outcome.epochs,
+                      best_checkpoint=outcome.best_checkpoint)
+    except Exception as exc:
+        user_error = find_user_error(exc)
+        status = "diverged" if isinstance(user_error, RunDiverged) else "failed"
+        message = f"{type(user_error or exc).__name__}: {user_error or exc}"
+        record.update(status=status, error={"message": message, "traceback": traceback.format_exc()})
+        print(f"error: run {status}: {run_dir}: {message}", file=sys.stderr)
+    record["wall_time_s"] = round(time.perf_counter() - started, 3)
+    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    write_json_atomic(results_path, record)
+    append_event({"run_dir": str(run_dir), "outcome": record["status"],
+                  "reason": (record.get("error") or {}).get("message")})
+    return record

@@ -1,0 +1,83 @@
+"""Build everything a run needs from its config, fit, and test the best checkpoint."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+
+@dataclass
+class Outcome:
+    """What a finished fit-and-test hands back for the record."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    cost: dict[str, Any] = field(default_factory=dict)
+    params: int = 0
+    epochs: int = 0
+    best_checkpoint: str | None = None
+    is_global_zero: bool = True
+
+
+def _floats(metrics: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        number = float(value.item() if hasattr(value, "item") else value)
+        out[key] = number if math.isfinite(number) else float("nan")
+    return out
+
+
+def build(cfg: DictConfig) -> tuple[Any, Any]:
+    """Model (validated first, before any data is generated), data module and task."""
+    from hydra.utils import instantiate
+
+    model = instantiate(cfg.model)
+    datamodule = instantiate(cfg.data)
+    task = instantiate(cfg.task, model=model)
+    return datamodule, task
+
+
+def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Outcome:
+    """Seed, instantiate, fit (resuming from `resume_from`), test the best checkpoint."""
+    import lightning as L
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from ablab.callbacks.config_checkpoint import ConfigInCheckpoint
+    from ablab.callbacks.system_metrics import SystemMetrics
+    from ablab.runs.instantiate import instantiate_group
+    from ablab.tasks.base import count_parameters
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, task = build(cfg)
+    callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
+    system = next((c for c in callbacks if isinstance(c, SystemMetrics)), None)
+    if system is None:
+        system = SystemMetrics()
+        callbacks.append(system)
+    callbacks.append(ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)))
+    loggers = instantiate_group(cfg.get("logger"), "logger")
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)
+    best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    fit_metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+    if checkpoint is not None and checkpoint.best_model_score is not None:
+        fit_metrics[f"val/{cfg.metric.name}"] = float(checkpoint.best_model_score)
+    trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False)
+    test_metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+    for logger in trainer.loggers:
+        logger.log_metrics({f"summary/{k}": v for k, v in test_metrics.items()})
+    return Outcome(
+        metrics={**fit_metrics, **test_metrics},
+        cost=system.cost(trainer, task),
+        params=count_parameters(task),
+        epochs=trainer.current_epoch,
+        best_checkpoint=str(Path(best).relative_to(run_dir)) if best and Path(best).is_relative_to(run_dir)
+        else best,
+        is_global_zero=trainer.is_global_zero,
+    )

@@ -1,0 +1,78 @@
+"""`results.json`: the complete, atomically written record of one run that the report reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RESULTS_FILE = "results.json"
+SCHEMA = 1
+STATUSES = ("running", "completed", "failed", "diverged")
+_VERSIONED = ("torch", "lightning", "torchmetrics", "hydra-core", "omegaconf", "numpy", "wandb", "ablab")
+
+
+class CorruptRecord(ValueError):
+    """A results.json that is partial, unparsable or missing required fields."""
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write via a temporary file in the same folder, fsync and rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True, default=str, allow_nan=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """Read and check a results.json; raise CorruptRecord (with the path) when it cannot be trusted."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptRecord(f"{path}: unreadable results record ({exc})") from exc
+    if not isinstance(record, dict):
+        raise CorruptRecord(f"{path}: results record is not a JSON object")
+    missing = [k for k in ("schema", "status", "config_hash", "metrics") if k not in record]
+    if missing:
+        raise CorruptRecord(f"{path}: results record lacks {', '.join(missing)}")
+    if record["status"] not in STATUSES:
+        raise CorruptRecord(f"{path}: unknown status {record['status']!r}")
+    return record
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape results, for the record."""
+    versions = {}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """The checked-out commit (with `-dirty` when the tree has changes), or None outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}-dirty" if dirty else commit

@@ -1,0 +1,44 @@
+"""What every task shares: optimiser and scheduler from config, parameter counting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+
+class Task(L.LightningModule):
+    """Wraps a plain model; subclasses define the loss and metrics of their family."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_interval: str = "epoch",
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """What the optimiser updates; frozen parts get neither gradients nor optimiser state."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.trainable_parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
+
+
+def count_parameters(module: nn.Module) -> int:
+    """All parameters of `module`, trainable or not."""
+    return sum(p.numel() for p in module.parameters())
