@@ -1,0 +1,79 @@
+"""Shared fixtures: run the real CLI in a subprocess against temporary log and cache folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A tiny HNet run: a few hundred samples, two epochs, no progress bars. Seconds on 2 CPU cores.
+TINY_HNET = [
+    "data.train_per_case=40",
+    "data.val_per_case=10",
+    "data.test_per_case=10",
+    "data.batch_size=64",
+    "model.hidden_size=16",
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "print_config=false",
+    "callbacks.progress_bar=null",
+]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment for CLI subprocesses: no network, offline W&B, one thread per job."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PYTEST_"))}
+    env.update(
+        WANDB_MODE="offline",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
+    )
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    args: list[str],
+    *,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    check: bool = True,
+    program: list[str] | None = None,
+) -> subprocess.CompletedProcess:
+    """Run `python train.py ARGS` (or `program ARGS`); on unexpected failure show its output."""
+    command = (program or [sys.executable, str(ROOT / "train.py")]) + list(args)
+    proc = subprocess.run(command, cwd=cwd, env=env or cli_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-6000:]}\n"
+            f"--- stderr\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def find_records(log_dir: Path) -> list[dict]:
+    """Every results.json under `log_dir`, each with its folder under `_dir`."""
+    records = []
+    for path in sorted(log_dir.rglob("results.json")):
+        if "previous" in path.parts:
+            continue
+        record = json.loads(path.read_text())
+        record["_dir"] = path.parent
+        records.append(record)
+    return records
+
+
+@pytest.fixture
+def run_paths(tmp_path: Path) -> list[str]:
+    """Overrides that send logs and caches of a CLI run into this test's temporary folder."""
+    return [f"paths.log_dir={tmp_path / 'logs'}", f"paths.cache_dir={tmp_path / 'cache'}"]
