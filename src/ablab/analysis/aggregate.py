@@ -1,0 +1,338 @@
+"""Group runs by study and variant, aggregate over seeds, and compare every variant with the baseline.
+
+A study's table has one row per variant: mean, std, 95% CI and n of the compared metric over the seeds
+that completed; the delta against the baseline (absolute, relative, Welch CI); Welch's test and, when
+the seeds match, the paired test; Holm's correction over the study's comparisons; cost means and deltas.
+Failed, diverged and unfinished runs are listed with their reason and never averaged in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ablab.analysis import stats
+from ablab.analysis.collect import Run, Warn, read_curves, warn_stderr
+from ablab.errors import DataError
+
+# (record key, table column, label): the cost of a variant, shown beside its quality.
+COSTS: tuple[tuple[str, str, str], ...] = (
+    ("cost/train_s", "train_s", "Train time (s)"),
+    ("cost/peak_mem_gb", "peak_mem_gb", "Memory (GB)"),
+    ("cost/params_m", "params_m", "Params (M)"),
+    ("cost/infer_ms", "infer_ms", "Inference (ms)"),
+)
+BASELINE_NAMES = ("baseline", "default")
+MIN_SEEDS = 3
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "fid", "fvd", "lpips", "perplexity")
+
+
+@dataclass
+class StudyComparison:
+    """One study compared: per-variant `table`, per-run `runs`, and how the comparison was set up."""
+
+    study: str
+    metric: str
+    mode: str
+    baseline: str
+    baseline_rule: str
+    table: pd.DataFrame
+    runs: pd.DataFrame
+    alpha: float = 0.05
+    confidence: float = 0.95
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def curve_metric(self) -> str:
+        """The validation column of the compared metric in csv/metrics.csv (`val/<name>`)."""
+        return "val/" + self.metric.split("/", 1)[-1]
+
+    def values(self, variant: str) -> pd.Series:
+        """The variant's averaged values, indexed by seed."""
+        rows = self.runs[(self.runs["variant"] == variant) & self.runs["included"]]
+        return rows.set_index("seed")["value"]
+
+
+def group_by_study(runs: Iterable[Run]) -> dict[str, list[Run]]:
+    """Runs of each study; unrelated studies are never compared with each other."""
+    groups: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[run.study].append(run)
+    return dict(sorted(groups.items()))
+
+
+def _check_one_metric(study: str, runs: list[Run]) -> tuple[str, str]:
+    """The study's primary metric and mode; DataError when its runs disagree."""
+    seen: dict[tuple[str, str], Run] = {}
+    for run in runs:
+        if run.metric_name:
+            seen.setdefault((run.metric_name, run.metric_mode or "max"), run)
+    if not seen:
+        raise DataError(f"study {study!r}: no run records a primary metric (results.json field `metric`)")
+    if len(seen) > 1:
+        (one, a), (two, b) = list(seen.items())[:2]
+        raise DataError(
+            f"study {study!r} mixes primary metrics {one[0]} ({one[1]}, {a.path}) and {two[0]} "
+            f"({two[1]}, {b.path}): give each experiment its own study name (study=...) and report them apart"
+        )
+    return next(iter(seen))
+
+
+def resolve_metric(requested: str | None, primary: str, primary_mode: str) -> tuple[str, str]:
+    """The record key compared (`test/<name>` unless a stage is given) and whether higher is better."""
+    name = requested or primary
+    key = name if "/" in name else f"test/{name}"
+    bare = key.split("/", 1)[1]
+    if bare == primary:
+        return key, primary_mode
+    return key, "min" if any(word in bare.lower() for word in _LOWER_IS_BETTER) else "max"
+
+
+def choose_baseline(variants: list[str], requested: str | None, study: str) -> tuple[str, str]:
+    """The baseline variant and the rule that chose it: --baseline, else `baseline`, else `default`,
+    else the first variant alphabetically."""
+    if requested is not None:
+        if requested not in variants:
+            raise DataError(
+                f"study {study!r} has no variant {requested!r} for --baseline; its variants: {', '.join(variants)}"
+            )
+        return requested, "--baseline"
+    for name in BASELINE_NAMES:
+        if name in variants:
+            return name, f"the variant named {name!r}"
+    return variants[0], "the first variant alphabetically (pass --baseline NAME to choose)"
+
+
+def _dedupe(runs: list[Run], warn: Warn) -> list[Run]:
+    """One run per (variant, seed): a completed one first, then the newest; the others are reported."""
+    by_key: dict[tuple[str, int | None], list[Run]] = defaultdict(list)
+    for run in runs:
+        by_key[(run.variant, run.seed)].append(run)
+    kept = []
+    for (variant, seed), group in by_key.items():
+        group.sort(key=lambda r: (r.status == "completed", r.finished_at), reverse=True)
+        kept.append(group[0])
+        if len(group) > 1 and seed is not None:
+            others = ", ".join(str(r.path) for r in group[1:])
+            warn(
+                f"variant {variant!r} seed {seed} has {len(group)} runs (different configs); "
+                f"using {group[0].path}, ignoring {others}"
+            )
+    return kept
+
+
+def _run_rows(runs: list[Run], metric: str) -> pd.DataFrame:
+    rows = []
+    for run in runs:
+        value, reason = math.nan, run.reason
+        if run.status == "completed":
+            if metric not in run.metrics:
+                available = ", ".join(sorted(run.metrics)) or "none"
+                raise DataError(
+                    f"{run.path / 'results.json'} has no metric {metric}; it records: {available}"
+                    " (choose one with --metric)"
+                )
+            value = run.metrics[metric]
+            if not math.isfinite(value):
+                reason = f"{metric} is not finite"
+        elif run.status == "running":
+            reason = "still running, or interrupted (re-run the sweep to resume it)"
+        rows.append(
+            {
+                "variant": run.variant,
+                "seed": run.seed,
+                "status": run.status,
+                "included": run.status == "completed" and math.isfinite(value),
+                "value": value,
+                **{column: run.cost.get(key, math.nan) for key, column, _ in COSTS},
+                "reason": reason or "",
+                "config_hash": run.config_hash,
+                "path": str(run.path),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    return frame.sort_values(["variant", "seed"], na_position="last").reset_index(drop=True)
+
+
+def _status(rows: pd.DataFrame) -> str:
+    counts = Counter(rows["status"])
+    if set(counts) == {"completed"}:
+        return "completed"
+    order = ("completed", "failed", "diverged", "running")
+    return ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
+
+
+def _excluded(rows: pd.DataFrame) -> str:
+    out = rows[~rows["included"]]
+    return "; ".join(f"seed {r.seed} {r.status}: {r.reason}" for r in out.itertuples())
+
+
+def _relative(delta: float, base: float) -> float:
+    return 100 * delta / abs(base) if base and math.isfinite(base) else math.nan
+
+
+def compare_study(
+    study: str,
+    runs: list[Run],
+    *,
+    baseline: str | None = None,
+    metric: str | None = None,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    warn: Warn = warn_stderr,
+) -> StudyComparison:
+    """Compare every variant of one study with its baseline."""
+    primary, primary_mode = _check_one_metric(study, runs)
+    key, mode = resolve_metric(metric, primary, primary_mode)
+    frame = _run_rows(_dedupe(runs, warn), key)
+    variants = sorted(frame["variant"].unique())
+    base_name, rule = choose_baseline(variants, baseline, study)
+    variants.remove(base_name)
+    variants.insert(0, base_name)
+
+    included = frame[frame["included"]]
+    values = {v: included[included["variant"] == v].set_index("seed")["value"] for v in variants}
+    base = values[base_name]
+    base_summary = stats.summarize(base.to_numpy(), confidence)
+    base_costs = {
+        column: included.loc[included["variant"] == base_name, column].mean() for _, column, _ in COSTS
+    }
+    warnings: list[str] = []
+    rows = []
+    for variant in variants:
+        own = frame[frame["variant"] == variant]
+        x = values[variant]
+        summary = stats.summarize(x.to_numpy(), confidence)
+        row = {
+            "variant": variant,
+            "is_baseline": variant == base_name,
+            "status": _status(own),
+            "n": summary.n,
+            "n_runs": len(own),
+            "mean": summary.mean,
+            "std": summary.std,
+            "ci_low": summary.ci_low,
+            "ci_high": summary.ci_high,
+            "delta": math.nan,
+            "delta_pct": math.nan,
+            "delta_ci_low": math.nan,
+            "delta_ci_high": math.nan,
+            "p_welch": math.nan,
+            "p_paired": math.nan,
+            "test": "",
+            "p_value": math.nan,
+        }
+        notes = []
+        if variant != base_name:
+            delta = summary.mean - base_summary.mean
+            low, high = stats.welch_interval(x.to_numpy(), base.to_numpy(), confidence)
+            row.update(
+                delta=delta,
+                delta_pct=_relative(delta, base_summary.mean),
+                delta_ci_low=low,
+                delta_ci_high=high,
+                p_welch=stats.welch(x.to_numpy(), base.to_numpy()).pvalue,
+            )
+            same_seeds = len(x) >= 2 and set(x.index) == set(base.index) and x.index.notna().all()
+            if same_seeds:
+                row["p_paired"] = stats.paired(x.sort_index().to_numpy(), base.sort_index().to_numpy()).pvalue
+            row["test"] = "paired" if same_seeds else "welch"
+            row["p_value"] = row["p_paired"] if same_seeds else row["p_welch"]
+            if not same_seeds and len(x) and len(base):
+                notes.append("seeds differ from the baseline's: Welch only")
+        else:
+            notes.append("baseline")
+        for _, column, _ in COSTS:
+            mean_cost = own.loc[own["included"], column].mean()
+            delta_cost = mean_cost - base_costs[column]
+            row.update(
+                {
+                    column: mean_cost,
+                    f"{column}_delta": delta_cost,
+                    f"{column}_delta_pct": _relative(delta_cost, base_costs[column]),
+                }
+            )
+        if summary.n == 0:
+            notes.append("no completed runs")
+        elif summary.n < MIN_SEEDS:
+            notes.append(f"n<{MIN_SEEDS}: low power")
+        row["seeds"] = ",".join(str(s) for s in sorted(x.index))
+        row["excluded"] = _excluded(own)
+        row["notes"] = "; ".join(notes)
+        rows.append(row)
+
+    table = pd.DataFrame(rows)
+    table["p_holm"] = stats.holm(table["p_value"].tolist())
+    table["significant"] = table["p_holm"] < alpha
+    sign = 1 if mode == "max" else -1
+    table["better"] = np.where(table["delta"].notna(), sign * table["delta"] > 0, False)
+
+    few = table.loc[table["n"].between(1, MIN_SEEDS - 1), "variant"].tolist()
+    if few:
+        warnings.append(
+            f"n < {MIN_SEEDS} completed seeds for {', '.join(few)}: "
+            "their CIs and p-values are unreliable; run more seeds"
+        )
+    if base_summary.n == 0:
+        warnings.append(f"the baseline {base_name!r} has no completed runs: no deltas or tests")
+    broken = int((~frame["included"]).sum())
+    if broken:
+        warnings.append(
+            f"{broken} run(s) not averaged in (failed, diverged, unfinished or non-finite): "
+            "see the table's excluded column"
+        )
+    for message in warnings:
+        warn(f"study {study!r}: {message}")
+    return StudyComparison(
+        study=study,
+        metric=key,
+        mode=mode,
+        baseline=base_name,
+        baseline_rule=rule,
+        table=table,
+        runs=frame,
+        alpha=alpha,
+        confidence=confidence,
+        warnings=warnings,
+    )
+
+
+def compare(
+    runs: Iterable[Run],
+    *,
+    baseline: str | None = None,
+    metric: str | None = None,
+    alpha: float = 0.05,
+    warn: Warn = warn_stderr,
+) -> list[StudyComparison]:
+    """One comparison per study, in study-name order."""
+    return [
+        compare_study(name, group, baseline=baseline, metric=metric, alpha=alpha, warn=warn)
+        for name, group in group_by_study(runs).items()
+    ]
+
+
+def mean_curves(comparison: StudyComparison, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Per-epoch mean, std and n over the averaged seeds of each variant, for the validation columns
+    (default: the compared metric and `val/loss`). Columns: variant, metric, epoch, mean, std, n."""
+    wanted = list(columns) if columns is not None else [comparison.curve_metric, "val/loss"]
+    parts = []
+    for row in comparison.runs[comparison.runs["included"]].itertuples():
+        curves = read_curves(Path(row.path))
+        present = [c for c in wanted if c in curves.columns]
+        if not present:
+            continue
+        long = curves[present].reset_index().melt(id_vars="epoch", var_name="metric", value_name="value")
+        long["variant"] = row.variant
+        parts.append(long.dropna(subset=["value"]))
+    if not parts:
+        return pd.DataFrame(columns=["variant", "metric", "epoch", "mean", "std", "n"])
+    data = pd.concat(parts, ignore_index=True)
+    grouped = data.groupby(["variant", "metric", "epoch"])["value"]
+    return grouped.agg(mean="mean", std="std", n="count").reset_index()

@@ -1,0 +1,100 @@
+"""A self-contained report.html: tables and plots (PNGs inlined as base64) in one file to mail or archive."""
+
+from __future__ import annotations
+
+import base64
+import time
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+
+from ablab.analysis.aggregate import StudyComparison
+from ablab.analysis.tables import excluded_runs, formatted_table, legend
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 1400px; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 1rem 0; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: right; }
+th { background: #f2f2f2; } td.text { text-align: left; }
+tr.baseline { font-weight: bold; } tr.empty { color: #b00020; }
+td.better { color: #1b7f4b; font-weight: bold; } td.worse { color: #b00020; font-weight: bold; }
+.warning { color: #8a5300; } figure { margin: 1.5rem 0; } img { max-width: 100%; }
+code { background: #f5f5f5; padding: 0 0.2rem; }
+"""
+_TEXT_COLUMNS = {"Variant", "Status", "Notes", "Reason", "Folder"}
+
+
+def _markdown_code(text: str) -> str:
+    """The legend's `code` spans as <code> (the only Markdown it uses)."""
+    parts = escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _html_table(
+    frame: pd.DataFrame,
+    row_classes: list[str] | None = None,
+    cell_classes: dict[tuple[int, str], str] | None = None,
+) -> str:
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
+    body = []
+    for i, row in enumerate(frame.itertuples(index=False)):
+        cells = []
+        for column, value in zip(frame.columns, row):
+            classes = ["text"] if column in _TEXT_COLUMNS else []
+            if cell_classes and (i, column) in cell_classes:
+                classes.append(cell_classes[(i, column)])
+            attr = f' class="{" ".join(classes)}"' if classes else ""
+            cells.append(f"<td{attr}>{escape(str(value))}</td>")
+        attr = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
+        body.append(f"<tr{attr}>{''.join(cells)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _image(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (
+        f'<figure><img alt="{escape(path.stem)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{escape(path.name)}</figcaption></figure>"
+    )
+
+
+def render_html(comparison: StudyComparison, plots: list[Path], sources: list[Path]) -> str:
+    """The report page as a string."""
+    table = comparison.table
+    rows = ["baseline" if r.is_baseline else ("empty" if r.n == 0 else "") for r in table.itertuples()]
+    cells = {
+        (i, "Quality Δ"): "better" if r.better else "worse"
+        for i, r in enumerate(table.itertuples())
+        if r.significant
+    }
+    parts = [
+        f"<h1>Ablation report: {escape(comparison.study)}</h1>",
+        f"<p>{_markdown_code(legend(comparison))}</p>",
+        _html_table(formatted_table(comparison), rows, cells),
+    ]
+    excluded = excluded_runs(comparison)
+    if len(excluded):
+        parts += ["<h2>Runs not averaged in</h2>", _html_table(excluded)]
+    if comparison.warnings:
+        items = "".join(f'<li class="warning">{escape(w)}</li>' for w in comparison.warnings)
+        parts += [f"<h2>Warnings</h2><ul>{items}</ul>"]
+    parts += ["<h2>Plots</h2>", *(_image(p) for p in plots)]
+    listed = "".join(f"<li><code>{escape(str(s))}</code></li>" for s in sources)
+    parts += [
+        f"<h2>Sources</h2><ul>{listed}</ul>",
+        f"<p>{len(comparison.runs)} run(s); generated {escape(time.strftime('%Y-%m-%d %H:%M:%S %z'))} "
+        "by <code>ablab-report</code>.</p>",
+    ]
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Ablation report: {escape(comparison.study)}</title><style>{_STYLE}</style></head>"
+        f"<body>{''.join(parts)}</body></html>\n"
+    )
+
+
+def write_html(comparison: StudyComparison, plots: list[Path], sources: list[Path], path: Path) -> Path:
+    """Write report.html to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(comparison, plots, sources), encoding="utf-8")
+    return path
