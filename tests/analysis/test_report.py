@@ -295,3 +295,13 @@ def test_load_study_refuses_a_folder_of_several_studies_without_a_name(make_run,
     with pytest.raises(DataError, match="holds the studies one, two"):
         load_study(tmp_path / "logs", warn=lambda _: None)
     assert load_study(tmp_path / "logs", study="two", warn=lambda _: None).study == "two"
+
+
+def test_constant_per_seed_difference_falls_back_to_welch(make_run, tmp_path) -> None:
+    base, shifted = [0.70, 0.75, 0.72], [0.80, 0.85, 0.82]  # every seed exactly +0.10: paired t undefined
+    for seed, (b, s) in enumerate(zip(base, shifted), start=1):
+        make_run(variant="baseline", seed=seed, value=b)
+        make_run(variant="shifted", seed=seed, value=s)
+    row = _row(load_study(tmp_path / "logs", warn=lambda _: None).table, "shifted")
+    assert math.isnan(row["p_paired"]) and row["test"] == "welch"
+    assert row["p_value"] == pytest.approx(scipy_stats.ttest_ind(shifted, base, equal_var=False).pvalue)

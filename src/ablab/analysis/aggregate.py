@@ -111,14 +111,14 @@ def choose_baseline(variants: list[str], requested: str | None, study: str) -> t
 
 def _dedupe(runs: list[Run], warn: Warn) -> list[Run]:
     """One run per (variant, seed): a completed one first, then the newest; the others are reported."""
-    by_key: dict[tuple[str, int | None], list[Run]] = defaultdict(list)
+    by_key: dict[tuple[str, object], list[Run]] = defaultdict(list)
     for run in runs:
-        by_key[(run.variant, run.seed)].append(run)
+        by_key[(run.variant, run.seed if run.seed is not None else run.path)].append(run)
     kept = []
     for (variant, seed), group in by_key.items():
         group.sort(key=lambda r: (r.status == "completed", r.finished_at), reverse=True)
         kept.append(group[0])
-        if len(group) > 1 and seed is not None:
+        if len(group) > 1:
             others = ", ".join(str(r.path) for r in group[1:])
             warn(
                 f"variant {variant!r} seed {seed} has {len(group)} runs (different configs); "
@@ -242,8 +242,10 @@ def compare_study(
             same_seeds = len(x) >= 2 and set(x.index) == set(base.index) and x.index.notna().all()
             if same_seeds:
                 row["p_paired"] = stats.paired(x.sort_index().to_numpy(), base.sort_index().to_numpy()).pvalue
-            row["test"] = "paired" if same_seeds else "welch"
-            row["p_value"] = row["p_paired"] if same_seeds else row["p_welch"]
+            # The paired test is undefined when the per-seed differences are constant: Welch's then.
+            use_paired = same_seeds and not math.isnan(row["p_paired"])
+            row["test"] = "paired" if use_paired else "welch"
+            row["p_value"] = row["p_paired"] if use_paired else row["p_welch"]
             if not same_seeds and len(x) and len(base):
                 notes.append("seeds differ from the baseline's: Welch only")
         else:

@@ -47,6 +47,13 @@ def _two_sided_p(statistic: float, df: float) -> float:
     return float(2 * stdtr(df, -abs(statistic)))
 
 
+def _no_spread(spread: float, *samples: np.ndarray) -> bool:
+    """True when `spread` is zero up to rounding of the samples' values (differences of floats such as
+    0.8 - 0.7 vs 0.85 - 0.75 differ by 1e-16): a t statistic over it would be noise divided by noise."""
+    scale = max(float(np.abs(s).max()) for s in samples)
+    return spread <= 1e-12 * max(scale, 1e-300)
+
+
 def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
     """Summary of `values`; std and the CI are NaN for fewer than two values (one seed has no spread)."""
     x = np.asarray(values, dtype=float)
@@ -67,7 +74,7 @@ def welch(a: Sequence[float], b: Sequence[float]) -> TTest:
     if len(x) < 2 or len(y) < 2:
         return _UNDEFINED
     vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
-    if vx + vy == 0:
+    if _no_spread(math.sqrt(vx + vy), x, y):
         return _UNDEFINED
     statistic = float((x.mean() - y.mean()) / math.sqrt(vx + vy))
     df = float((vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1)))
@@ -91,7 +98,7 @@ def paired(a: Sequence[float], b: Sequence[float]) -> TTest:
     if len(x) != len(y):
         raise ValueError(f"paired test needs equal lengths, got {len(x)} and {len(y)}")
     d = x - y
-    if len(d) < 2 or d.std(ddof=1) == 0:
+    if len(d) < 2 or _no_spread(d.std(ddof=1), x, y):
         return _UNDEFINED
     statistic = float(d.mean() / (d.std(ddof=1) / math.sqrt(len(d))))
     df = float(len(d) - 1)
