@@ -3,6 +3,7 @@ in a fresh process, and the heavy modules it must not import."""
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 import tempfile
@@ -57,14 +58,20 @@ def _report(study: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
     )
 
 
+def _cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
         study = _write_study(Path(tmp) / "logs")
-        times = []
+        times, cpu = [], []
         for i in range(3):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), _cpu_children()
             _report(study, Path(tmp) / f"out{i}")
             times.append(time.perf_counter() - started)
+            cpu.append(_cpu_children() - cpu_started)
         python_started = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         python_s = time.perf_counter() - python_started
@@ -75,15 +82,18 @@ def run() -> list[Result]:
         if line.startswith("import time:")
     }
     heavy = sorted(imported & set(HEAVY))
-    wall = sorted(times)[1]
+    wall, cpu_s = sorted(times)[1], sorted(cpu)[1]
+    study_name = f"{len(VARIANTS)} variants x {len(SEEDS)} seeds"
     return [
         Result(
-            f"ablab-report on {len(VARIANTS)} variants x {len(SEEDS)} seeds, fresh process (median of 3)",
+            f"ablab-report on {study_name}, fresh process, wall (median of 3)",
             wall,
             python_s,
-            "< 8 s on 2 CPU cores",
+            "< 8 s on 2 idle CPU cores",
             wall < 8.0,
         ),
+        # CPU seconds do not grow when other jobs share the cores, unlike wall time.
+        Result(f"ablab-report on {study_name}, CPU time (median of 3)", cpu_s, None, "< 5 s", cpu_s < 5.0),
         Result(
             f"heavy modules imported by the report ({', '.join(heavy) or 'none'})",
             len(heavy),
