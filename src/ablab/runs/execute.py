@@ -28,6 +28,7 @@ from ablab.runs.records import (
     read_record,
     write_json_atomic,
 )
+from ablab.secrets import redact
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
@@ -41,7 +42,9 @@ def _hydra_context() -> tuple[list[str], dict[str, Any], bool]:
     hydra = HydraConfig.get()
     choices = {k: v for k, v in OmegaConf.to_container(hydra.runtime.choices).items()
                if not k.startswith("hydra/") and k != "hydra"}
-    return list(hydra.overrides.task), choices, hydra.mode == RunMode.MULTIRUN
+    # Unresolved: an override such as `+token=${oc.env:HF_TOKEN}` must not record the token.
+    overrides = OmegaConf.to_container(hydra.overrides.task, resolve=False)
+    return list(overrides), choices, hydra.mode == RunMode.MULTIRUN
 
 
 def _set_aside(paths: list[Path], run_dir: Path, why: str) -> Path | None:
@@ -103,17 +106,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     resume_from = None
     if cfg.force_rerun:
-        _set_aside([results_path, run_dir / "checkpoints", run_dir / "csv"], run_dir, "forced")
+        outputs = [results_path, run_dir / "checkpoints", run_dir / "csv", run_dir / "wandb"]
+        _set_aside(outputs, run_dir, "forced")
     elif (run_dir / LAST_CHECKPOINT).exists():
         resume_from = run_dir / LAST_CHECKPOINT
     elif earlier:
-        _set_aside([results_path], run_dir, earlier["status"])
+        _set_aside([results_path, run_dir / "wandb"], run_dir, earlier["status"])
 
     record = base_record(cfg)
     record["attempt"] = (earlier or {}).get("attempt", 0) + 1
     record["resumed_from"] = str(resume_from) if resume_from else None
     append_event({"run_dir": str(run_dir), "outcome": "started"})
-    write_json_atomic(results_path, record)
+    write_json_atomic(results_path, redact(record))
     started = time.perf_counter()
     try:
         from ablab.runs.fit import fit_and_test
@@ -132,7 +136,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         print(f"error: run {status}: {run_dir}: {message}", file=sys.stderr)
     record["wall_time_s"] = round(time.perf_counter() - started, 3)
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    write_json_atomic(results_path, record)
+    write_json_atomic(results_path, redact(record))
     append_event({"run_dir": str(run_dir), "outcome": record["status"],
                   "reason": (record.get("error") or {}).get("message")})
     return record

@@ -48,7 +48,9 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
 
     from ablab.callbacks.config_checkpoint import ConfigInCheckpoint
     from ablab.callbacks.system_metrics import SystemMetrics
+    from ablab.loggers import finish_runs, start_runs
     from ablab.runs.instantiate import instantiate_group
+    from ablab.secrets import redact
     from ablab.tasks.base import count_parameters
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -58,8 +60,9 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
     if system is None:
         system = SystemMetrics()
         callbacks.append(system)
-    callbacks.append(ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)))
+    callbacks.append(ConfigInCheckpoint(redact(OmegaConf.to_container(cfg, resolve=True))))
     loggers = instantiate_group(cfg.get("logger"), "logger")
+    start_runs(loggers, cfg, run_dir, resume_from)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
@@ -70,9 +73,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
         fit_metrics[f"val/{cfg.metric.name}"] = float(checkpoint.best_model_score)
     trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False)
     test_metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
-    for logger in trainer.loggers:
-        logger.log_metrics({f"summary/{k}": v for k, v in test_metrics.items()})
-    return Outcome(
+    outcome = Outcome(
         metrics={**fit_metrics, **test_metrics},
         cost=system.cost(trainer, task),
         params=count_parameters(task),
@@ -81,3 +82,5 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
         else best,
         is_global_zero=trainer.is_global_zero,
     )
+    finish_runs(loggers, {**outcome.metrics, **outcome.cost})
+    return outcome

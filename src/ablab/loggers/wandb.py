@@ -1,0 +1,130 @@
+"""W&B logger for ablab runs (`logger=wandb`, part of `logger=default`); see docs/wandb.md.
+
+On top of Lightning's WandbLogger: offline unless asked otherwise, files under the run folder and the
+project cache instead of the home folder, the run's study/family/variant as group/job_type/name, the
+Hydra group choices and config hash in the W&B config (secrets redacted), the same W&B run id when the
+runner resumes a run, and one W&B run per job (Lightning never calls `wandb.finish()`).
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig
+
+from ablab.errors import ConfigError
+from ablab.loggers.wandb_setup import (
+    default_tags,
+    run_config,
+    use_local_dirs,
+    wait_for_run_file,
+    wandb_mode,
+)
+
+# Holds the W&B run id of the run folder's current attempt; a resumed attempt continues that run.
+RUN_ID_FILE = "wandb_run_id.txt"
+
+
+class WandbLogger(LightningWandbLogger):
+    """Lightning's WandbLogger plus ablab's run identity and lifecycle (`start_run`, `finish_run`)."""
+
+    def __init__(
+        self,
+        project: str = "ablab",
+        save_dir: str | Path = ".",
+        cache_dir: str | Path | None = None,
+        config_dir: str | Path | None = None,
+        offline: bool = True,
+        group: str | None = None,
+        job_type: str | None = None,
+        name: str | None = None,
+        tags: list[str] | None = None,
+        entity: str | None = None,
+        notes: str | None = None,
+        log_model: bool | str = False,
+        **kwargs: Any,
+    ) -> None:
+        self.mode = wandb_mode(offline)
+        if log_model and self.mode == "offline":
+            raise ConfigError(
+                "logger.wandb.log_model uploads checkpoints, which needs W&B online: set "
+                "logger.wandb.offline=false (after `wandb login`) or logger.wandb.log_model=false"
+            )
+        if cache_dir is not None:
+            use_local_dirs(cache_dir, config_dir)
+        Path(save_dir).mkdir(parents=True, exist_ok=True)
+        # offline=False: Lightning's offline flag would overwrite WANDB_MODE; `mode` says it instead.
+        super().__init__(
+            name=name,
+            save_dir=str(save_dir),
+            offline=False,
+            project=project,
+            log_model=log_model,
+            group=group,
+            job_type=job_type,
+            tags=list(tags) if tags is not None else None,
+            entity=entity,
+            notes=notes,
+            mode=self.mode,
+            **kwargs,
+        )
+        self._finished = False
+
+    def start_run(self, cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> None:
+        """Set the run's config, tags and id before its W&B run starts (lazily, on the first log)."""
+        wandb = sys.modules.get("wandb")
+        if wandb is not None and wandb.run is not None:
+            # An earlier job of this process left its run open (it crashed outside the Trainer):
+            # end it here, or Lightning would log this job into it.
+            wandb.run.finish(exit_code=1)
+        self._wandb_init["config"] = run_config(cfg)
+        if self._wandb_init.get("tags") is None:
+            self._wandb_init["tags"] = default_tags(cfg)
+        if not self._wandb_init.get("id"):
+            self._wandb_init["id"] = self._id = run_id(cfg, Path(run_dir), resume_from)
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        """After fit and after test Lightning says "success": the run goes on until `finish_run`. A
+        failure, or a SLURM requeue ("finished"), ends this attempt's run now."""
+        super().finalize(status)
+        if status != "success" and self._experiment is not None:
+            self._end(exit_code=1 if status == "failed" else 0)
+
+    @rank_zero_only
+    def finish_run(self, summary: dict[str, Any]) -> None:
+        """Write the final numbers into the W&B summary (the best validation value, not the last one)
+        and end the run."""
+        if self._finished:
+            return
+        run = self.experiment
+        run.summary.update({k: v for k, v in summary.items() if v is not None})
+        self._end(exit_code=0)
+
+    def _end(self, exit_code: int) -> None:
+        if not self._finished and self._experiment is not None:
+            self._experiment.finish(exit_code=exit_code)
+            wait_for_run_file(self._experiment)
+        self._finished = True
+
+
+def run_id(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> str:
+    """The W&B run id of this attempt: the stored one when the runner resumes the run from its last
+    checkpoint, else a new `<config hash>-<random>` (stored, by rank zero only)."""
+    from ablab.runs.identity import config_hash
+
+    path = run_dir / RUN_ID_FILE
+    if resume_from is not None and path.exists():
+        stored = path.read_text().strip()
+        if stored:
+            return stored
+    new_id = f"{config_hash(cfg)}-{uuid.uuid4().hex[:8]}"
+    if rank_zero_only.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(new_id + "\n")
+    return new_id
