@@ -1,0 +1,134 @@
+"""SystemMetrics on a real (tiny) Trainer on CPU: cadence, throughput arithmetic, cost record, and a
+per-run peak memory that an earlier job of the same process does not inflate."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from ablab.callbacks.system_metrics import SystemMetrics, peak_rss_gb
+
+BATCH, BATCHES = 4, 10
+
+
+class TinyRegression(L.LightningModule):
+    """A linear model: training, validation and test steps, nothing else."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(3, 1)
+
+    def _loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.mse_loss(self.layer(x), y)
+
+    def training_step(self, batch, batch_idx):
+        return self._loss(batch)
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", self._loss(batch))
+
+    def test_step(self, batch, batch_idx):
+        self.log("test/loss", self._loss(batch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def _loader() -> DataLoader:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(BATCH * BATCHES, 3, generator=generator)
+    return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=BATCH)
+
+
+@dataclass
+class Fitted:
+    system: SystemMetrics
+    cost: dict
+    rows: list[dict]  # the CSV logger's rows holding system/ metrics
+    earlier_peak: float
+    warnings: list[warnings.WarningMessage]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory) -> Fitted:
+    """Two epochs of 10 batches with logs every 3 batches, after an earlier 400 MB peak in this process."""
+    earlier = bytearray(400_000_000)  # an earlier job's peak: touched pages count in RSS
+    earlier[::4096] = b"\x01" * len(earlier[::4096])
+    del earlier
+    earlier_peak = peak_rss_gb()
+    system = SystemMetrics(log_every_n_steps=3)
+    logger = CSVLogger(tmp_path_factory.mktemp("system"), name="csv", version="")
+    trainer = L.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        devices=1,
+        logger=logger,
+        callbacks=[system],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+    )
+    model = TinyRegression()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(model, train_dataloaders=_loader(), val_dataloaders=_loader())
+        trainer.test(model, dataloaders=_loader(), verbose=False)
+    with (Path(logger.log_dir) / "metrics.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("system/step_time_ms")]
+    return Fitted(system, system.cost(trainer, model), rows, earlier_peak, caught)
+
+
+def test_system_metrics_are_logged_every_n_batches_and_before_validation(fitted) -> None:
+    rows = fitted.rows
+    # per epoch: windows of 3, 3, 3 batches, then the last batch flushed when validation starts
+    assert [int(r["step"]) for r in rows] == [3, 6, 9, 10, 13, 16, 19, 20]
+
+
+def test_throughput_and_step_time_describe_the_same_window(fitted) -> None:
+    for row in fitted.rows:
+        step_s = float(row["system/step_time_ms"]) / 1e3
+        assert step_s > 0
+        assert float(row["system/samples_per_s"]) * step_s == pytest.approx(BATCH, rel=1e-6)
+
+
+def test_cost_record_has_train_time_memory_params_inference_and_throughput(fitted) -> None:
+    system, cost = fitted.system, fitted.cost
+    assert set(cost) == {
+        "cost/train_s",
+        "cost/peak_mem_gb",
+        "cost/params_m",
+        "cost/infer_ms",
+        "cost/samples_per_s",
+    }
+    assert cost["cost/params_m"] == pytest.approx(4 / 1e6)  # Linear(3, 1): 3 weights + 1 bias
+    assert cost["cost/train_s"] >= system.timed_seconds > 0
+    assert system.infer_batches == BATCHES and cost["cost/infer_ms"] > 0
+    assert cost["cost/samples_per_s"] == pytest.approx(2 * BATCHES * BATCH / system.timed_seconds, rel=1e-3)
+
+
+def test_peak_memory_is_this_runs_not_an_earlier_jobs(fitted) -> None:
+    assert fitted.earlier_peak > 0.4
+    run_peak = fitted.cost["cost/peak_mem_gb"]
+    assert 0.05 < run_peak < fitted.earlier_peak - 0.3
+    assert all(float(r["system/peak_rss_gb"]) <= run_peak + 1e-3 for r in fitted.rows)
+
+
+def test_cpu_runs_log_no_gpu_keys_and_warn_nothing_about_gpus(fitted) -> None:
+    assert not [k for k in fitted.rows[0] if "gpu" in k or "cuda" in k]
+    assert not [
+        str(w.message)
+        for w in fitted.warnings
+        if any(s in str(w.message).lower() for s in ("gpu", "nvml", "cuda"))
+    ]
