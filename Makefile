@@ -45,6 +45,16 @@ report: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
 
+# Uploads the offline W&B runs under SYNC_DIR (default logs/; runs set aside under previous/ are left
+# out) with `wandb sync`, which skips runs it has already synced. Needs `wandb login` once (or
+# WANDB_API_KEY). `make sync SYNC_ARGS=--dry-run` lists what would be uploaded.
+SYNC_DIR ?= logs
+SYNC_ARGS ?=
+sync: $(STAMP)
+	@runs=$$(find $(SYNC_DIR) -name previous -prune -o -type d -name 'offline-run-*' -print -prune 2>/dev/null | sort); \
+	if [ -z "$$runs" ]; then echo "no offline W&B runs under $(SYNC_DIR)"; exit 0; fi; \
+	$(BIN)/wandb sync $(SYNC_ARGS) $$runs
+
 clean:
 	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
