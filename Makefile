@@ -6,8 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SWEEP ?= hnet
-REPORT_DIR ?= logs/$(SWEEP)
 ARGS ?=
+# The study folder a sweep writes to: logs/<study>, with <study> read from the sweep's own config.
+STUDY_DIR = $$($(BIN)/python train.py sweep=$(SWEEP) $(ARGS) --cfg job -p paths.log_dir | tail -1)/$$($(BIN)/python train.py sweep=$(SWEEP) $(ARGS) --cfg job -p study | tail -1)
 
 .PHONY: install test lint format train sweep report bench clean sync sweep-slurm
 
@@ -37,10 +38,11 @@ train: $(STAMP)
 # (the report shows them); the target fails if the sweep did.
 sweep: $(STAMP)
 	@status=0; $(BIN)/python train.py -m sweep=$(SWEEP) $(ARGS) || status=$$?; \
-	$(BIN)/ablab-report $(REPORT_DIR) || status=$$((status ? status : $$?)); exit $$status
+	$(BIN)/ablab-report "$(STUDY_DIR)" || status=$$((status ? status : $$?)); exit $$status
 
+# Reports on REPORT_DIR if given, else on the study of SWEEP.
 report: $(STAMP)
-	$(BIN)/ablab-report $(REPORT_DIR)
+	$(BIN)/ablab-report "$${REPORT_DIR:-$(STUDY_DIR)}"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)

@@ -9,6 +9,7 @@ optimal assignment of the active block. Rows or columns of both are permuted tog
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import lightning as L
 import numpy as np
@@ -37,9 +38,18 @@ def _draw_doas(rng: np.random.Generator, count: int, resolution: int) -> np.ndar
     return unit_vectors(azimuths[cells % len(azimuths)], elevations[cells // len(azimuths)])
 
 
+class Sample(NamedTuple):
+    """One problem: distances, optimal association, and which rows/columns hold real DOAs."""
+
+    dist: np.ndarray
+    target: np.ndarray
+    active_rows: np.ndarray
+    active_cols: np.ndarray
+
+
 def make_sample(
     rng: np.random.Generator, n_refs: int, n_preds: int, max_len: int, resolutions: list[int]
-) -> tuple[np.ndarray, np.ndarray]:
+) -> Sample:
     """One (distance matrix, association matrix) pair, both max_len x max_len float32."""
     resolution = int(rng.choice(resolutions))
     refs = _draw_doas(rng, n_refs, resolution)
@@ -55,12 +65,13 @@ def make_sample(
         dist[:n_refs, :n_preds] = block
         rows, cols = linear_sum_assignment(block)
         target[rows, cols] = 1.0
+    rows, cols = np.arange(max_len) < n_refs, np.arange(max_len) < n_preds
     order = rng.permutation(max_len)
     if rng.random() < 0.5:
-        dist, target = dist[order], target[order]
+        dist, target, rows = dist[order], target[order], rows[order]
     else:
-        dist, target = dist[:, order], target[:, order]
-    return dist.astype(np.float32), target.astype(np.float32)
+        dist, target, cols = dist[:, order], target[:, order], cols[order]
+    return Sample(dist.astype(np.float32), target.astype(np.float32), rows, cols)
 
 
 def generate(
@@ -72,9 +83,9 @@ def generate(
     dists, targets = [], []
     for n_refs, n_preds in cases:
         for _ in range(per_case):
-            dist, target = make_sample(rng, n_refs, n_preds, max_len, resolutions)
-            dists.append(dist)
-            targets.append(target)
+            sample = make_sample(rng, n_refs, n_preds, max_len, resolutions)
+            dists.append(sample.dist)
+            targets.append(sample.target)
     order = rng.permutation(len(dists))
     return {"dist": np.stack(dists)[order], "target": np.stack(targets)[order]}
 

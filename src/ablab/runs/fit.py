@@ -30,6 +30,21 @@ def _floats(metrics: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def threads_per_job() -> int | None:
+    """CPU threads for this job when a parallel launcher runs `n_jobs` jobs on this machine, so that
+    jobs split the cores instead of each taking all of them; None when running alone."""
+    import os
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    n_jobs = OmegaConf.select(HydraConfig.get(), "launcher.n_jobs", default=None)
+    if not n_jobs or int(n_jobs) <= 1:
+        return None
+    return max(1, (os.cpu_count() or 1) // int(n_jobs))
+
+
 def build(cfg: DictConfig) -> tuple[Any, Any]:
     """Model (validated first, before any data is generated), data module and task."""
     from hydra.utils import instantiate
@@ -47,20 +62,32 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from ablab.callbacks.config_checkpoint import ConfigInCheckpoint
+    from ablab.callbacks.rng_state import RngStateInCheckpoint
     from ablab.callbacks.system_metrics import SystemMetrics
     from ablab.loggers import finish_runs, start_runs
     from ablab.runs.instantiate import instantiate_group
     from ablab.secrets import redact
     from ablab.tasks.base import count_parameters
 
+    import torch
+
+    threads = threads_per_job()
+    if threads is not None:
+        torch.set_num_threads(threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, task = build(cfg)
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
+    if not cfg.trainer.get("enable_progress_bar", True):
+        # trainer.enable_progress_bar=false alone should silence the bar, not fail on its callback.
+        from lightning.pytorch.callbacks import ProgressBar
+
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     system = next((c for c in callbacks if isinstance(c, SystemMetrics)), None)
     if system is None:
         system = SystemMetrics()
         callbacks.append(system)
     callbacks.append(ConfigInCheckpoint(redact(OmegaConf.to_container(cfg, resolve=True))))
+    callbacks.append(RngStateInCheckpoint())
     loggers = instantiate_group(cfg.get("logger"), "logger")
     start_runs(loggers, cfg, run_dir, resume_from)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
