@@ -53,9 +53,11 @@ def hand_loop_epoch(batches) -> float:
     for dist, target in batches:
         optimizer.zero_grad()
         flat, rows, cols = model(dist)
-        loss = (F.binary_cross_entropy_with_logits(flat, target.flatten(1))
-                + F.binary_cross_entropy_with_logits(rows, target.sum(-1))
-                + F.binary_cross_entropy_with_logits(cols, target.sum(-2)))
+        loss = (
+            F.binary_cross_entropy_with_logits(flat, target.flatten(1))
+            + F.binary_cross_entropy_with_logits(rows, target.sum(-1))
+            + F.binary_cross_entropy_with_logits(cols, target.sum(-2))
+        )
         loss.backward()
         optimizer.step()
     return time.perf_counter() - started
@@ -79,9 +81,16 @@ def trainer_epoch(batches, log_dir: Path) -> float:
 
     timer = EpochTimer()
     task = HNetTask(_model(), optimizer=lambda p: torch.optim.Adam(p, lr=1e-3))
-    trainer = L.Trainer(max_epochs=1, accelerator="cpu", limit_val_batches=0, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, logger=CSVLogger(log_dir),
-                        callbacks=[DivergenceGuard(), SystemMetrics(), RngStateInCheckpoint(), timer])
+    trainer = L.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=CSVLogger(log_dir),
+        callbacks=[DivergenceGuard(), SystemMetrics(), RngStateInCheckpoint(), timer],
+    )
     from torch.utils.data import DataLoader
 
     trainer.fit(task, train_dataloaders=DataLoader(batches, batch_size=None))
@@ -106,8 +115,18 @@ def run() -> list[Result]:
         ours = min(trainer_epoch(batches, Path(tmp) / f"log{i}") for i in range(3))
     startup, heavy = min(startup_seconds() for _ in range(3))
     return [
-        Result("hnet epoch: Trainer stack vs hand-written loop (batch 256, CPU)", ours, hand,
-               "ratio <= 1.10", ours / hand <= 1.10),
-        Result(f"start-up `train.py --cfg job` (heavy imports: {heavy or 'none'})", startup, None,
-               "< 1.5 s, no lightning/torchmetrics/transformers/wandb", startup < 1.5 and not heavy),
+        Result(
+            "hnet epoch: Trainer stack vs hand-written loop (batch 256, CPU)",
+            ours,
+            hand,
+            "ratio <= 1.10",
+            ours / hand <= 1.10,
+        ),
+        Result(
+            f"start-up `train.py --cfg job` (heavy imports: {heavy or 'none'})",
+            startup,
+            None,
+            "< 1.5 s, no lightning/torchmetrics/transformers/wandb",
+            startup < 1.5 and not heavy,
+        ),
     ]

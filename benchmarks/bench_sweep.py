@@ -14,15 +14,32 @@ from benchmarks.common import Result
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["print_config=false", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
-SMALL = ["data.train_per_case=20", "data.val_per_case=5", "data.test_per_case=5", "model.hidden_size=8",
-         "trainer.max_epochs=1"]
-CPU_BOUND = ["data.train_per_case=600", "data.val_per_case=50", "data.test_per_case=50", "trainer.max_epochs=3",
-             "callbacks.early_stopping=null"]
+SMALL = [
+    "data.train_per_case=20",
+    "data.val_per_case=5",
+    "data.test_per_case=5",
+    "model.hidden_size=8",
+    "trainer.max_epochs=1",
+]
+CPU_BOUND = [
+    "data.train_per_case=600",
+    "data.val_per_case=50",
+    "data.test_per_case=50",
+    "trainer.max_epochs=3",
+    "callbacks.early_stopping=null",
+]
 
 
 def _sweep(log_dir: Path, *args: str) -> tuple[float, list[dict]]:
-    command = [sys.executable, str(ROOT / "train.py"), "-m", *QUIET, f"paths.log_dir={log_dir}",
-               f"paths.cache_dir={log_dir}/cache", *args]
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        *QUIET,
+        f"paths.log_dir={log_dir}",
+        f"paths.cache_dir={log_dir}/cache",
+        *args,
+    ]
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, capture_output=True, check=True)
     seconds = time.perf_counter() - started
@@ -40,15 +57,30 @@ def run() -> list[Result]:
         overhead = per_run - training
         seeds = "seed=1,2,3,4,5,6,7,8"
         _sweep(base / "warm", *CPU_BOUND, "seed=1")  # generate and cache the data once
-        sequential, seq_records = _sweep(base / "seq", *CPU_BOUND, seeds, f"paths.cache_dir={base}/warm/cache")
-        parallel, par_records = _sweep(base / "par", *CPU_BOUND, seeds, "hydra/launcher=local_parallel",
-                                       f"paths.cache_dir={base}/warm/cache")
+        sequential, seq_records = _sweep(
+            base / "seq", *CPU_BOUND, seeds, f"paths.cache_dir={base}/warm/cache"
+        )
+        parallel, par_records = _sweep(
+            base / "par",
+            *CPU_BOUND,
+            seeds,
+            "hydra/launcher=local_parallel",
+            f"paths.cache_dir={base}/warm/cache",
+        )
     # Jobs use fewer threads in parallel, so float reductions may differ in the last digits.
     by_seed = {r["seed"]: r["metrics"]["test/f1_weighted"] for r in seq_records}
     same = len(par_records) == 8 and all(
-        abs(by_seed[r["seed"]] - r["metrics"]["test/f1_weighted"]) < 1e-3 for r in par_records)
+        abs(by_seed[r["seed"]] - r["metrics"]["test/f1_weighted"]) < 1e-3 for r in par_records
+    )
     return [
-        Result("sweep overhead per run beyond training (basic launcher)", overhead, None, "< 1 s", overhead < 1.0),
-        Result(f"8 runs: sequential vs local_parallel, 2 workers (same results: {same})", sequential, parallel,
-               "ratio >= 1.6", sequential / parallel >= 1.6 and same),
+        Result(
+            "sweep overhead per run beyond training (basic launcher)", overhead, None, "< 1 s", overhead < 1.0
+        ),
+        Result(
+            f"8 runs: sequential vs local_parallel, 2 workers (same results: {same})",
+            sequential,
+            parallel,
+            "ratio >= 1.6",
+            sequential / parallel >= 1.6 and same,
+        ),
     ]

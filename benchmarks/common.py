@@ -22,8 +22,10 @@ class Result:
     def line(self) -> str:
         ratio = f"  ratio {self.value / self.baseline:.3f}" if self.baseline else ""
         base = f"  baseline {self.baseline:.4g} {self.unit}" if self.baseline is not None else ""
-        return (f"{'ok  ' if self.ok else 'MISS'} {self.name}: {self.value:.4g} {self.unit}{base}{ratio}"
-                f"  (target: {self.target})")
+        return (
+            f"{'ok  ' if self.ok else 'MISS'} {self.name}: {self.value:.4g} {self.unit}{base}{ratio}"
+            f"  (target: {self.target})"
+        )
 
 
 def median_time(fn: Callable[[], object], repeat: int = 3) -> float:

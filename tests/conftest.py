@@ -24,6 +24,8 @@ TINY_HNET = [
     "print_config=false",
     "callbacks.progress_bar=null",
 ]
+# The same with the CSV logger alone, for tests whose subject is not W&B.
+TINY_CSV = [*TINY_HNET, "logger=csv"]
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -51,8 +53,9 @@ def run_cli(
 ) -> subprocess.CompletedProcess:
     """Run `python train.py ARGS` (or `program ARGS`); on unexpected failure show its output."""
     command = (program or [sys.executable, str(ROOT / "train.py")]) + list(args)
-    proc = subprocess.run(command, cwd=cwd, env=env or cli_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        command, cwd=cwd, env=env or cli_env(), capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(command)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-6000:]}\n"

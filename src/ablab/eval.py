@@ -26,11 +26,15 @@ def load_config(ckpt_path: Path) -> DictConfig:
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     stored = checkpoint.get("ablab", {}).get("config") if isinstance(checkpoint, dict) else None
     if stored is None:
-        raise DataError(f"{ckpt_path}: not an ablab checkpoint (no stored config); it cannot be rebuilt alone")
+        raise DataError(
+            f"{ckpt_path}: not an ablab checkpoint (no stored config); it cannot be rebuilt alone"
+        )
     return OmegaConf.create(stored)
 
 
-def evaluate(ckpt_path: Path, overrides: list[str] | None = None, accelerator: str = "auto") -> dict[str, float]:
+def evaluate(
+    ckpt_path: Path, overrides: list[str] | None = None, accelerator: str = "auto"
+) -> dict[str, float]:
     """Test metrics of the checkpoint's weights on its own run's test split (or as overridden)."""
     import lightning as L
 
@@ -44,8 +48,14 @@ def evaluate(ckpt_path: Path, overrides: list[str] | None = None, accelerator: s
         config = OmegaConf.merge(config, OmegaConf.from_dotlist(overrides))
     L.seed_everything(int(config.seed), verbose=False)
     datamodule, task = build(config)
-    trainer = L.Trainer(accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, default_root_dir=str(ckpt_path.parent))
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(ckpt_path.parent),
+    )
     trainer.test(task, datamodule=datamodule, ckpt_path=str(ckpt_path), verbose=False, weights_only=True)
     return _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 

@@ -33,8 +33,7 @@ def main(cfg: DictConfig) -> float | None:
     if record["status"] != "completed" and not multirun:
         message = (record.get("error") or {}).get("message", record["status"])
         print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2 if message.split(":")[0] in {c.__name__ for c in _user_errors(AblabError)}
-                         else 1)
+        raise SystemExit(2 if message.split(":")[0] in {c.__name__ for c in _user_errors(AblabError)} else 1)
     value = record["metrics"].get(f"val/{cfg.metric.name}")
     return float(value) if value is not None else None
 

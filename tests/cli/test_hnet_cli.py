@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, TINY_HNET, cli_env, find_records, run_cli
+from tests.conftest import ROOT, TINY_CSV, cli_env, find_records, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def attention_sweep(tmp_path_factory) -> tuple[Path, list[dict], list[str]]:
     """`python train.py -m model/attention=none,mha` on a tiny config, as the README shows it."""
     base = tmp_path_factory.mktemp("sweep")
     paths = [f"paths.log_dir={base / 'logs'}", f"paths.cache_dir={base / 'cache'}"]
-    run_cli(["-m", "model/attention=none,mha", *TINY_HNET, *paths])
+    run_cli(["-m", "model/attention=none,mha", *TINY_CSV, *paths])
     return base, find_records(base / "logs"), paths
 
 
@@ -42,8 +42,10 @@ def test_eval_of_a_saved_checkpoint_reproduces_the_test_metrics(attention_sweep,
     _, records, _ = attention_sweep
     record = records[0]
     out = tmp_path / "eval.json"
-    run_cli([str(record["_dir"] / record["best_checkpoint"]), "--out", str(out)],
-            program=[sys.executable, "-m", "ablab.eval"])
+    run_cli(
+        [str(record["_dir"] / record["best_checkpoint"]), "--out", str(out)],
+        program=[sys.executable, "-m", "ablab.eval"],
+    )
     metrics = json.loads(out.read_text())
     for key, value in record["metrics"].items():
         if key.startswith("test/"):
@@ -52,7 +54,7 @@ def test_eval_of_a_saved_checkpoint_reproduces_the_test_metrics(attention_sweep,
 
 def test_same_seed_gives_identical_metrics(attention_sweep, tmp_path) -> None:
     _, records, _ = attention_sweep
-    run_cli(["model/attention=none", *TINY_HNET, f"paths.log_dir={tmp_path}", f"paths.cache_dir={tmp_path}/c"])
+    run_cli(["model/attention=none", *TINY_CSV, f"paths.log_dir={tmp_path}", f"paths.cache_dir={tmp_path}/c"])
     (again,) = find_records(tmp_path)
     (first,) = [r for r in records if r["choices"]["model/attention"] == "none"]
     assert again["config_hash"] == first["config_hash"]
@@ -63,14 +65,14 @@ def test_rerunning_a_completed_run_skips_it(attention_sweep) -> None:
     _, records, paths = attention_sweep
     checkpoint = records[0]["_dir"] / records[0]["best_checkpoint"]
     stamp = checkpoint.stat().st_mtime_ns
-    proc = run_cli(["-m", "model/attention=none,mha", *TINY_HNET, *paths])
+    proc = run_cli(["-m", "model/attention=none,mha", *TINY_CSV, *paths])
     assert proc.stderr.count("skipped (completed earlier)") == 2
     assert "0 completed / 2 skipped / 0 failed / 0 diverged" in proc.stderr
     assert checkpoint.stat().st_mtime_ns == stamp
 
 
 def test_fast_dev_run_completes(run_paths) -> None:
-    run_cli(["debug=fast", *TINY_HNET, *run_paths])
+    run_cli(["debug=fast", *TINY_CSV, *run_paths])
 
 
 @pytest.mark.parametrize(
@@ -83,8 +85,15 @@ def test_fast_dev_run_completes(run_paths) -> None:
     ],
 )
 def test_invalid_values_fail_with_one_line_before_data_is_generated(override, field, tmp_path) -> None:
-    proc = run_cli([override, "print_config=false", f"paths.log_dir={tmp_path}/logs",
-                    f"paths.cache_dir={tmp_path}/cache"], check=False)
+    proc = run_cli(
+        [
+            override,
+            "print_config=false",
+            f"paths.log_dir={tmp_path}/logs",
+            f"paths.cache_dir={tmp_path}/cache",
+        ],
+        check=False,
+    )
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and field in last
@@ -111,6 +120,13 @@ def test_printing_the_config_imports_no_heavy_library() -> None:
         "heavy=[m for m in ('lightning','torch','torchmetrics','transformers','wandb') if m in sys.modules]\n"
         "print(heavy)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=cli_env(), capture_output=True,
-                          text=True, timeout=60, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -17,7 +17,9 @@ def brute_force_min_cost(block: np.ndarray) -> float:
     """Smallest total distance over every full matching of the smaller side."""
     n_rows, n_cols = block.shape
     if n_rows <= n_cols:
-        return min(sum(block[i, p[i]] for i in range(n_rows)) for p in itertools.permutations(range(n_cols), n_rows))
+        return min(
+            sum(block[i, p[i]] for i in range(n_rows)) for p in itertools.permutations(range(n_cols), n_rows)
+        )
     return brute_force_min_cost(block.T)
 
 
@@ -57,7 +59,9 @@ def test_distances_and_targets_are_permuted_together() -> None:
     assert 0.15 < np.mean(first_row_active) < 0.9  # not always slot 0: rows were permuted
     for _ in range(100):
         sample = make_sample(rng, 3, 3, 3, RESOLUTIONS)
-        assert (sample.dist * sample.target).sum() == pytest.approx(brute_force_min_cost(sample.dist), abs=1e-5)
+        assert (sample.dist * sample.target).sum() == pytest.approx(
+            brute_force_min_cost(sample.dist), abs=1e-5
+        )
 
 
 def test_distances_are_chords_on_the_unit_sphere() -> None:
@@ -68,7 +72,11 @@ def test_distances_are_chords_on_the_unit_sphere() -> None:
 
 
 def test_generation_is_deterministic_by_seed() -> None:
-    a, b, c = generate(2, 20, RESOLUTIONS, 5), generate(2, 20, RESOLUTIONS, 5), generate(2, 20, RESOLUTIONS, 6)
+    a, b, c = (
+        generate(2, 20, RESOLUTIONS, 5),
+        generate(2, 20, RESOLUTIONS, 5),
+        generate(2, 20, RESOLUTIONS, 6),
+    )
     np.testing.assert_array_equal(a["dist"], b["dist"])
     assert a["dist"].shape == (9 * 20, 2, 2)
     assert not np.array_equal(a["dist"], c["dist"])

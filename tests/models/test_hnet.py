@@ -29,8 +29,12 @@ def build_model(*overrides: str) -> torch.nn.Module:
     list(itertools.product(["additive", "mha", "none"], ["tanh", "relu", "gelu", "identity"], [2, 5, 10])),
 )
 def test_outputs_have_the_association_shapes(attention: str, activation: str, max_len: int) -> None:
-    model = build_model(f"model/attention={attention}", f"model/activation={activation}",
-                        f"data.max_len={max_len}", "model.hidden_size=16")
+    model = build_model(
+        f"model/attention={attention}",
+        f"model/activation={activation}",
+        f"data.max_len={max_len}",
+        "model.hidden_size=16",
+    )
     flat, rows, cols = model(torch.rand(3, max_len, max_len))
     assert flat.shape == (3, max_len * max_len)
     assert rows.shape == cols.shape == (3, max_len)
@@ -92,9 +96,11 @@ def test_loss_falls_when_overfitting_a_tiny_batch() -> None:
     for _ in range(150):
         optimizer.zero_grad()
         flat, rows, cols = task(dist)
-        loss = (torch.nn.functional.binary_cross_entropy_with_logits(flat, target.flatten(1))
-                + torch.nn.functional.binary_cross_entropy_with_logits(rows, target.sum(-1))
-                + torch.nn.functional.binary_cross_entropy_with_logits(cols, target.sum(-2)))
+        loss = (
+            torch.nn.functional.binary_cross_entropy_with_logits(flat, target.flatten(1))
+            + torch.nn.functional.binary_cross_entropy_with_logits(rows, target.sum(-1))
+            + torch.nn.functional.binary_cross_entropy_with_logits(cols, target.sum(-2))
+        )
         loss.backward()
         optimizer.step()
         losses.append(loss.item())

@@ -12,11 +12,18 @@ import time
 from pathlib import Path
 
 from ablab.runs.records import write_json_atomic
-from tests.conftest import ROOT, TINY_HNET, cli_env, find_records, run_cli
+from tests.conftest import ROOT, TINY_CSV, cli_env, find_records, run_cli
 
 # Long enough per run that a kill lands inside one; 4 runs in the sweep.
-KILL_SWEEP = ["-m", "seed=1,2", "model/attention=none,additive", *TINY_HNET,
-              "data.train_per_case=150", "trainer.max_epochs=6", "callbacks.early_stopping=null"]
+KILL_SWEEP = [
+    "-m",
+    "seed=1,2",
+    "model/attention=none,additive",
+    *TINY_CSV,
+    "data.train_per_case=150",
+    "trainer.max_epochs=6",
+    "callbacks.early_stopping=null",
+]
 
 
 def _digest(path: Path) -> str:
@@ -45,8 +52,14 @@ def test_killed_sweep_resumes_and_matches_an_uninterrupted_one(tmp_path) -> None
 
     killed = tmp_path / "killed"
     command = [sys.executable, str(ROOT / "train.py"), *KILL_SWEEP, *_paths(killed)]
-    proc = subprocess.Popen(command, cwd=ROOT, env=cli_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     interrupted = None
     try:
@@ -63,12 +76,15 @@ def test_killed_sweep_resumes_and_matches_an_uninterrupted_one(tmp_path) -> None
         proc.wait()
     assert interrupted is not None, "the sweep never had a completed and a checkpointed running run at once"
 
-    completed = {d: {p: (p.stat().st_mtime_ns, _digest(p)) for p in (d / "checkpoints").iterdir()}
-                 for d, s in _statuses(killed / "logs") if s == "completed"}
+    completed = {
+        d: {p: (p.stat().st_mtime_ns, _digest(p)) for p in (d / "checkpoints").iterdir()}
+        for d, s in _statuses(killed / "logs")
+        if s == "completed"
+    }
     rerun = run_cli([*KILL_SWEEP, *_paths(killed)])
     assert f"{len(completed)} skipped" in rerun.stderr
 
-    for run_dir, files in completed.items():  # completed runs were not retrained
+    for files in completed.values():  # completed runs were not retrained
         assert {p: (p.stat().st_mtime_ns, _digest(p)) for p in files} == files
     records = {r["_dir"].relative_to(killed / "logs"): r for r in find_records(killed / "logs")}
     assert records.keys() == expected.keys()
@@ -83,7 +99,7 @@ def test_killed_sweep_resumes_and_matches_an_uninterrupted_one(tmp_path) -> None
 
 
 def test_a_failing_run_is_recorded_and_the_others_complete(tmp_path) -> None:
-    proc = run_cli(["-m", "model.gru_layers=1,0,2", *TINY_HNET, *_paths(tmp_path)], check=False)
+    proc = run_cli(["-m", "model.gru_layers=1,0,2", *TINY_CSV, *_paths(tmp_path)], check=False)
     assert proc.returncode == 1
     assert "2 completed / 0 skipped / 1 failed / 0 diverged" in proc.stderr
     records = {r["overrides"][0]: r for r in find_records(tmp_path / "logs")}
@@ -93,13 +109,13 @@ def test_a_failing_run_is_recorded_and_the_others_complete(tmp_path) -> None:
     assert "Traceback" in failed["error"]["traceback"]
     assert records["model.gru_layers=2"]["status"] == "completed"
 
-    again = run_cli(["-m", "model.gru_layers=1,0,2", *TINY_HNET, *_paths(tmp_path)], check=False)
+    again = run_cli(["-m", "model.gru_layers=1,0,2", *TINY_CSV, *_paths(tmp_path)], check=False)
     assert "0 completed / 2 skipped / 1 failed" in again.stderr  # failed runs run again
     assert list((failed["_dir"] / "previous").iterdir())  # the earlier failure is kept, not overwritten
 
 
 def test_a_nan_loss_stops_the_run_as_diverged(tmp_path) -> None:
-    proc = run_cli(["-m", "task.loss_weights=[nan,1,1],[1,1,1]", *TINY_HNET, *_paths(tmp_path)], check=False)
+    proc = run_cli(["-m", "task.loss_weights=[nan,1,1],[1,1,1]", *TINY_CSV, *_paths(tmp_path)], check=False)
     assert "1 completed / 0 skipped / 0 failed / 1 diverged" in proc.stderr
     assert proc.returncode == 0  # diverging is a result of the study, not a crash
     (diverged,) = [r for r in find_records(tmp_path / "logs") if r["status"] == "diverged"]
@@ -107,7 +123,7 @@ def test_a_nan_loss_stops_the_run_as_diverged(tmp_path) -> None:
 
 
 def test_a_corrupt_record_is_set_aside_and_the_run_redone(tmp_path) -> None:
-    args = [*TINY_HNET, *_paths(tmp_path)]
+    args = [*TINY_CSV, *_paths(tmp_path)]
     run_cli(args)
     (record,) = find_records(tmp_path / "logs")
     results = record["_dir"] / "results.json"
@@ -121,7 +137,7 @@ def test_a_corrupt_record_is_set_aside_and_the_run_redone(tmp_path) -> None:
 
 
 def test_force_rerun_keeps_the_earlier_outputs(tmp_path) -> None:
-    args = [*TINY_HNET, *_paths(tmp_path)]
+    args = [*TINY_CSV, *_paths(tmp_path)]
     run_cli(args)
     run_cli([*args, "force_rerun=true"])
     (record,) = find_records(tmp_path / "logs")

@@ -18,9 +18,7 @@ def cache_key(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def cached_arrays(
-    path: Path, build: Callable[[], dict[str, np.ndarray]]
-) -> dict[str, np.ndarray]:
+def cached_arrays(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Load `path` (.npz) if present, else build, save atomically and return the arrays."""
     if path.exists():
         with np.load(path) as data:

@@ -74,9 +74,7 @@ def make_sample(
     return Sample(dist.astype(np.float32), target.astype(np.float32), rows, cols)
 
 
-def generate(
-    max_len: int, per_case: int, resolutions: list[int], seed: int
-) -> dict[str, np.ndarray]:
+def generate(max_len: int, per_case: int, resolutions: list[int], seed: int) -> dict[str, np.ndarray]:
     """`per_case` samples for every (n_refs, n_preds) in 0..N x 0..N, shuffled."""
     rng = np.random.default_rng(seed)
     cases = [(r, p) for r in range(max_len + 1) for p in range(max_len + 1)]
@@ -116,7 +114,9 @@ class HNetDataModule(L.LightningDataModule):
         require(batch_size >= 1, "data.batch_size", batch_size, "must be >= 1")
         require(
             len(resolutions) > 0 and all(0 < r <= 90 for r in resolutions),
-            "data.resolutions", list(resolutions), "must be a non-empty list of degrees in (0, 90]",
+            "data.resolutions",
+            list(resolutions),
+            "must be a non-empty list of degrees in (0, 90]",
         )
         self.max_len, self.batch_size, self.num_workers = max_len, batch_size, num_workers
         self.resolutions = [int(r) for r in resolutions]
@@ -128,8 +128,13 @@ class HNetDataModule(L.LightningDataModule):
 
     def _split_arrays(self, split: str) -> dict[str, np.ndarray]:
         split_seed = self.seed * 3 + ("train", "val", "test").index(split)
-        params = {"max_len": self.max_len, "per_case": self.counts[split],
-                  "resolutions": self.resolutions, "seed": split_seed, "version": 1}
+        params = {
+            "max_len": self.max_len,
+            "per_case": self.counts[split],
+            "resolutions": self.resolutions,
+            "seed": split_seed,
+            "version": 1,
+        }
         path = self.cache_dir / f"{split}-{cache_key(params)}.npz"
         return cached_arrays(
             path, lambda: generate(self.max_len, self.counts[split], self.resolutions, split_seed)
@@ -151,8 +156,13 @@ class HNetDataModule(L.LightningDataModule):
         self.cell_weights = self.splits["train"].tensors[1].mean(dim=0)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            self.splits[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

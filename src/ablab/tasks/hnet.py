@@ -35,20 +35,29 @@ class HNetTask(Task):
         threshold: float = 0.5,
     ) -> None:
         super().__init__(model, optimizer, scheduler)
-        require(len(loss_weights) == 3, "task.loss_weights", list(loss_weights),
-                "needs three weights: matrix, row, column")
+        require(
+            len(loss_weights) == 3,
+            "task.loss_weights",
+            list(loss_weights),
+            "needs three weights: matrix, row, column",
+        )
         require(0.0 < threshold < 1.0, "task.threshold", threshold, "must be in (0, 1)")
         self.loss_weights = tuple(float(w) for w in loss_weights)
         self.threshold = threshold
-        self.metrics = nn.ModuleDict({
-            _key(stage): MetricCollection({
-                "accuracy": BinaryAccuracy(threshold=threshold),
-                "precision": BinaryPrecision(threshold=threshold),
-                "recall": BinaryRecall(threshold=threshold),
-                "f1": BinaryF1Score(threshold=threshold),
-            }, prefix=f"{stage}/")
-            for stage in STAGES
-        })
+        self.metrics = nn.ModuleDict(
+            {
+                _key(stage): MetricCollection(
+                    {
+                        "accuracy": BinaryAccuracy(threshold=threshold),
+                        "precision": BinaryPrecision(threshold=threshold),
+                        "recall": BinaryRecall(threshold=threshold),
+                        "f1": BinaryF1Score(threshold=threshold),
+                    },
+                    prefix=f"{stage}/",
+                )
+                for stage in STAGES
+            }
+        )
         self.weighted_f1 = nn.ModuleDict({_key(stage): SampleWeightedF1(threshold) for stage in STAGES})
         self.register_buffer("cell_weights", torch.ones(model.max_len**2), persistent=True)
 
@@ -75,8 +84,9 @@ class HNetTask(Task):
         self.metrics[_key(stage)].update(probs, labels)
         self.weighted_f1[_key(stage)].update(probs, labels, self.cell_weights.expand_as(probs))
         on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True,
-                 batch_size=dist.shape[0])
+        self.log(
+            f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=dist.shape[0]
+        )
         return loss
 
     def _log_epoch(self, stage: str) -> None:

@@ -42,7 +42,9 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         require(num_heads >= 1, "model.attention.num_heads", num_heads, "must be >= 1")
         require(
-            dim % num_heads == 0, "model.attention.num_heads", num_heads,
+            dim % num_heads == 0,
+            "model.attention.num_heads",
+            num_heads,
             f"must divide the attention input size {dim}; pick a divisor of {dim}",
         )
         self.attention = nn.MultiheadAttention(dim, num_heads, dropout=dropout, batch_first=True)
