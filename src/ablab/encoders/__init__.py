@@ -1,0 +1,1 @@
+"""Protein encoders behind one interface (`base.Encoder`) and the on-disk embedding cache (`cache`)."""
