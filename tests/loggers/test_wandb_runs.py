@@ -83,6 +83,7 @@ def test_each_job_of_a_multirun_in_one_process_ends_its_own_wandb_run(sweep) -> 
         # this job's history only: two epochs of validation, not four
         assert len(run.metric("val/f1_weighted")) == 2
         assert run.summary["test/f1_weighted"] == pytest.approx(record["metrics"]["test/f1_weighted"])
+        assert "proc.memory.rssMB" in run.stats[0]  # W&B's own system metrics (gpu.* on a GPU) stay on
 
 
 def test_wandb_tags_are_the_variant_and_the_result_changing_overrides(sweep) -> None:
@@ -103,6 +104,8 @@ def test_wandb_config_holds_the_resolved_config_group_choices_and_hash(sweep) ->
         assert config["model"]["hidden_size"] == 16 and config["data"]["train_per_case"] == 40
         assert config["paths"]["output_dir"] == str(record["_dir"])  # resolved, not `${hydra:...}`
         assert config["hub_token"] == "<redacted>"
+        assert config["versions"] == record["versions"] and config["versions"]["wandb"]
+        assert (config["git_commit"] or "")[:40] == (record["git_commit"] or "")[:40]
 
 
 def test_wandb_history_holds_training_validation_and_system_metrics(sweep) -> None:

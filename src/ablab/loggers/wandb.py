@@ -47,6 +47,7 @@ class WandbLogger(LightningWandbLogger):
         entity: str | None = None,
         notes: str | None = None,
         log_model: bool | str = False,
+        settings: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         self.mode = wandb_mode(offline)
@@ -71,6 +72,7 @@ class WandbLogger(LightningWandbLogger):
             entity=entity,
             notes=notes,
             mode=self.mode,
+            settings=dict(settings or {}),
             **kwargs,
         )
         self._finished = False

@@ -74,14 +74,22 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def run_config(cfg: DictConfig) -> dict[str, Any]:
-    """The W&B config: the resolved config plus `hydra_choices`, `config_hash` and `overrides`, so
-    W&B's group-by and parallel-coordinates panels work on the ablation axes; secrets redacted."""
+    """The W&B config: the resolved config plus `hydra_choices`, `config_hash` and `overrides` (so
+    W&B's group-by and parallel-coordinates panels work on the ablation axes), and the record's package
+    `versions` and `git_commit`; secrets redacted."""
     from ablab.runs.execute import _hydra_context
     from ablab.runs.identity import config_hash
+    from ablab.runs.records import git_commit, package_versions
 
     overrides, choices, _ = _hydra_context()
     config = resolved_config(cfg)
-    config.update(hydra_choices=choices, config_hash=config_hash(cfg), overrides=overrides)
+    config.update(
+        hydra_choices=choices,
+        config_hash=config_hash(cfg),
+        overrides=overrides,
+        versions=package_versions(),
+        git_commit=git_commit(Path(__file__).parent),
+    )
     return redact(config)
 
 
