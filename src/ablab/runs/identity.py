@@ -15,6 +15,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 HASH_LENGTH = 10
+# Set by the sweep callback for its jobs: the override keys the multirun varies (comma-separated).
+SWEPT_ENV = "ABLAB_SWEPT_KEYS"
 # Overrides that never name a variant: the seed is a replicate of it, the rest do not change results.
 _NOT_VARIANT = ("seed", "sweep", "ablation", "hparams_search", "experiment")
 
@@ -55,8 +57,21 @@ def _sanitize(text: str) -> str:
     return safe[:120] or "default"
 
 
-def variant_from_overrides(overrides: list[str], ablation: str | None, ignore: list[str]) -> str:
-    """The ablation's name if one is chosen, else the overrides that change results, else `default`."""
+def swept_keys(overrides: list[str], sweeper_params: dict[str, Any] | None) -> list[str]:
+    """The keys a multirun varies: sweep overrides on its command line plus `hydra.sweeper.params`."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    keys = {o.key_or_group for o in parsed if o.is_sweep_override()}
+    keys.update(str(k).lstrip("+~") for k in (sweeper_params or {}))
+    return sorted(keys)
+
+
+def variant_from_overrides(
+    overrides: list[str], ablation: str | None, ignore: list[str], swept: list[str] | None = None
+) -> str:
+    """The ablation's name if one is chosen, else the result-changing overrides (in a multirun only the
+    swept ones: constant overrides are the study's setting, not a variant), else `default`."""
     if ablation:
         return _sanitize(ablation.split("/")[-1])
     kept = []
@@ -64,6 +79,8 @@ def variant_from_overrides(overrides: list[str], ablation: str | None, ignore: l
         key = override.split("=", 1)[0].lstrip("+~")
         dotted = key.replace("/", ".")
         if key.split("/")[0] in _NOT_VARIANT or _matches(dotted, ignore):
+            continue
+        if swept is not None and key not in swept:
             continue
         kept.append(override.lstrip("+~"))
     return _sanitize(",".join(sorted(kept))) if kept else "default"
@@ -74,8 +91,15 @@ def _hydra_variant(*, _root_: DictConfig) -> str:
 
     hydra = HydraConfig.get()
     ablation = hydra.runtime.choices.get("ablation")
+    import os
+
+    from hydra.types import RunMode
+
     ignore = list(OmegaConf.select(_root_, "run_id.ignore", default=[]))
-    return variant_from_overrides(list(hydra.overrides.task), ablation, ignore)
+    swept = None
+    if hydra.mode == RunMode.MULTIRUN and SWEPT_ENV in os.environ:
+        swept = [k for k in os.environ[SWEPT_ENV].split(",") if k]
+    return variant_from_overrides(list(hydra.overrides.task), ablation, ignore, swept)
 
 
 def _run_folder(*, _root_: DictConfig) -> str:

@@ -10,15 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from ablab.runs.identity import SWEPT_ENV, swept_keys
 from ablab.runs.journal import JOURNAL_ENV, read_events
 
 OUTCOMES = ("completed", "skipped", "failed", "diverged")
 
 
 class SweepSummary(Callback):
-    """Creates the sweep journal before the jobs start and reads it when they have ended."""
+    """Hands the jobs their sweep context before they start (the journal to append to, the keys the
+    sweep varies, which name the variants) through the environment, which reaches joblib workers and
+    SLURM jobs alike; reads the journal when the jobs have ended."""
 
     def __init__(self) -> None:
         self.journal: Path | None = None
@@ -30,11 +33,14 @@ class SweepSummary(Callback):
         self.journal = journal_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
         self.journal.touch()
         os.environ[JOURNAL_ENV] = str(self.journal)
+        sweeper_params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
+        os.environ[SWEPT_ENV] = ",".join(swept_keys(list(config.hydra.overrides.task), sweeper_params))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.journal is None:
             return
         os.environ.pop(JOURNAL_ENV, None)
+        os.environ.pop(SWEPT_ENV, None)
         counts, problems = summarise(read_events(self.journal))
         line = " / ".join(f"{counts[o]} {o}" for o in OUTCOMES)
         if counts["unfinished"]:
