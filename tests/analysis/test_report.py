@@ -305,3 +305,21 @@ def test_constant_per_seed_difference_falls_back_to_welch(make_run, tmp_path) ->
     row = _row(load_study(tmp_path / "logs", warn=lambda _: None).table, "shifted")
     assert math.isnan(row["p_paired"]) and row["test"] == "welch"
     assert row["p_value"] == pytest.approx(scipy_stats.ttest_ind(shifted, base, equal_var=False).pvalue)
+
+
+def test_a_variant_identical_to_the_baseline_is_flagged(tmp_path) -> None:
+    """An override on the command line can mask an ablation (hidden_32 run with model.hidden_size=16)."""
+    from ablab.runs.records import RESULTS_FILE, write_json_atomic
+    from tests.analysis.conftest import make_record, run_dir_of
+
+    for variant in ("baseline", "hidden_32", "relu"):
+        for seed in (1, 2, 3):
+            record = make_record(variant=variant, seed=seed, value=0.8 + 0.01 * seed)
+            if variant != "relu":
+                record["config_hash"] = f"same{seed}"  # hidden_32 ran exactly the baseline's configs
+            write_json_atomic(run_dir_of(tmp_path / "logs", record) / RESULTS_FILE, record)
+    warnings: list[str] = []
+    comparison = load_study(tmp_path / "logs", warn=warnings.append)
+    assert "same configs as the baseline" in _row(comparison.table, "hidden_32")["notes"]
+    assert "same configs" not in _row(comparison.table, "relu")["notes"]
+    assert any("'hidden_32'" in w and "masks" in w for w in warnings)

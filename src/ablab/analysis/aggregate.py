@@ -203,6 +203,7 @@ def compare_study(
     base_costs = {
         column: included.loc[included["variant"] == base_name, column].mean() for _, column, _ in COSTS
     }
+    base_hashes = frame.loc[frame["variant"] == base_name, "config_hash"]
     warnings: list[str] = []
     rows = []
     for variant in variants:
@@ -248,6 +249,13 @@ def compare_study(
             row["p_value"] = row["p_paired"] if use_paired else row["p_welch"]
             if not same_seeds and len(x) and len(base):
                 notes.append("seeds differ from the baseline's: Welch only")
+            if set(own["config_hash"]) and set(own["config_hash"]) == set(base_hashes):
+                notes.append("same configs as the baseline")
+                warn(
+                    f"{study}: variant {variant!r} ran exactly the baseline's configs (same run hashes): "
+                    "a command-line override probably masks this ablation (e.g. model.hidden_size=... "
+                    "against hidden_32); drop that override"
+                )
         else:
             notes.append("baseline")
         for _, column, _ in COSTS:
