@@ -1,7 +1,9 @@
-"""`ablab-report DIR... [--out DIR] [--baseline NAME] [--metric NAME]`: tables and plots of ablation studies.
+"""`ablab-report DIR... [--out DIR] [--baseline NAME] [--metric NAME] [--[no-]wandb]`: tables and plots
+of ablation studies.
 
 Reads the runs' results.json and csv/metrics.csv only, so it starts in about a second and never imports
-torch, lightning or wandb. Exit codes: 0 done, 2 bad input (one `error:` line on stderr).
+torch or lightning; wandb only when the report is logged to W&B (`--wandb`, the default when the runs
+used the wandb logger). Exit codes: 0 done, 2 bad input (one `error:` line on stderr).
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--alpha", type=float, default=0.05, help="significance level after Holm's correction (default 0.05)"
     )
+    parser.add_argument(
+        "--wandb",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also log each report (tables, plots) to W&B as a job_type=report run in the study's group, "
+        "offline unless the runs logged online (default: when the study's runs used the wandb logger)",
+    )
     return parser
 
 
@@ -84,6 +93,16 @@ def main(argv: list[str] | None = None) -> int:
             markup=False,
             highlight=False,
         )
+        if args.wandb is not False:
+            from ablab.loggers.wandb_report import report_to_wandb
+
+            try:
+                folder = report_to_wandb(report, always=bool(args.wandb))
+            except AblabError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            if folder is not None:
+                console.print(f"W&B: {folder}", markup=False, highlight=False)
     return 0
 
 

@@ -198,3 +198,25 @@ def test_printing_the_config_imports_neither_wandb_nor_lightning() -> None:
     assert "ablab.loggers.wandb.WandbLogger" in proc.stdout  # the default logger includes W&B
     assert _imported_wandb(proc.stderr) == []
     assert "| lightning" not in proc.stderr
+
+
+def test_report_of_a_study_run_with_wandb_is_logged_to_wandb_unless_told_not_to(sweep, tmp_path) -> None:
+    study = sweep.base / "logs" / "hnet"
+    report = [sys.executable, "-m", "ablab.report"]
+    debug_logs = len(list((sweep.base / "cache" / "wandb").rglob("core-debug-*.log")))
+    proc = run_cli([str(study), "--out", str(tmp_path / "report")], program=report)
+    (folder,) = find_runs(tmp_path / "report")
+    assert f"W&B: {folder}" in proc.stdout
+    run = read_run(folder)
+    assert (run.group, run.job_type, run.exit_code) == ("hnet", "report", 0)
+    (row,) = run.history
+    with (tmp_path / "report" / "comparison_table.csv").open() as handle:
+        variants = len(list(csv.DictReader(handle)))
+    assert row["report/comparison"]["_type"] == "table-file" and row["report/comparison"]["nrows"] == variants
+    plots = {p.stem for p in (tmp_path / "report").glob("*.png")}
+    assert plots and {k.removeprefix("plots/") for k in row if k.startswith("plots/")} == plots
+    # W&B's cache: the one the runs used, not the home folder or the working folder
+    assert len(list((sweep.base / "cache" / "wandb").rglob("core-debug-*.log"))) == debug_logs + 1
+
+    run_cli([str(study), "--out", str(tmp_path / "plain"), "--no-wandb"], program=report)
+    assert (tmp_path / "plain" / "report.html").exists() and not (tmp_path / "plain" / "wandb").exists()

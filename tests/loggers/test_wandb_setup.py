@@ -73,6 +73,8 @@ def test_tags_are_the_variant_and_the_result_changing_overrides() -> None:
 def _write_hydra_config(run_dir: Path, text: str) -> Path:
     (run_dir / ".hydra").mkdir(parents=True)
     (run_dir / ".hydra" / "config.yaml").write_text(text)
+    runtime = f"hydra:\n  runtime:\n    cwd: /work/project\n    output_dir: {run_dir}\n"
+    (run_dir / ".hydra" / "hydra.yaml").write_text(runtime)
     return run_dir
 
 
@@ -81,14 +83,15 @@ def test_the_report_finds_the_wandb_settings_its_runs_used(tmp_path, monkeypatch
     csv_only = _write_hydra_config(tmp_path / "a", "logger:\n  csv:\n    save_dir: x\n")
     with_wandb = _write_hydra_config(
         tmp_path / "b",
-        (
-            "study: s\nlogger:\n  wandb:\n    project: ${oc.env:WANDB_PROJECT,ablab}\n    entity: team\n"
-            "    offline: false\n    save_dir: ${hydra:runtime.output_dir}\n"
-        ),
+        "paths:\n  root_dir: ${hydra:runtime.cwd}\n  cache_dir: ${paths.root_dir}/.cache\n"
+        "  output_dir: ${hydra:runtime.output_dir}\n"
+        "logger:\n  wandb:\n    project: ${oc.env:WANDB_PROJECT,ablab}\n    entity: team\n"
+        "    offline: false\n    save_dir: ${paths.output_dir}\n    cache_dir: ${paths.cache_dir}/wandb\n",
     )
     assert wandb_settings_of_runs([csv_only, tmp_path / "missing"]) is None
     assert wandb_settings_of_runs([csv_only, with_wandb]) == {
         "project": "ablations",
         "entity": "team",
         "offline": False,
+        "cache_dir": "/work/project/.cache/wandb",
     }

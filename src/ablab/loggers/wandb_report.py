@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from omegaconf import OmegaConf
 
+from ablab.errors import ConfigError
 from ablab.loggers.wandb_setup import use_local_dirs, wait_for_run_file, wandb_mode
 from ablab.secrets import redact
 
 if TYPE_CHECKING:
     import pandas as pd
 
-HYDRA_CONFIG = Path(".hydra") / "config.yaml"
+HYDRA_DIR = ".hydra"
 
 
 class ReportLike(Protocol):
@@ -28,21 +29,31 @@ class ReportLike(Protocol):
     plots: list[Path]
 
 
-def wandb_settings_of_runs(run_dirs: Iterable[Path]) -> dict[str, Any] | None:
-    """The W&B project, entity and offline flag the runs logged with (from their saved
-    `.hydra/config.yaml`), or None when none of them used the wandb logger."""
+def _saved_config(run_dir: Path) -> Any:
+    """A run's saved config with the `${hydra:...}` paths filled in from its saved hydra.yaml, so that
+    paths such as `logger.wandb.cache_dir` resolve outside Hydra."""
+    cfg = OmegaConf.load(run_dir / HYDRA_DIR / "config.yaml")
+    hydra_yaml = run_dir / HYDRA_DIR / "hydra.yaml"
+    if hydra_yaml.exists():
+        runtime = OmegaConf.load(hydra_yaml).hydra.runtime
+        for key, value in (("paths.root_dir", runtime.cwd), ("paths.output_dir", runtime.output_dir)):
+            if OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False) is None:
+                OmegaConf.update(cfg, key, value, force_add=True)
+    return cfg
+
+
+def wandb_settings_of_runs(run_dirs: Iterable[Path | str]) -> dict[str, Any] | None:
+    """The W&B project, entity, offline flag and cache folder the runs logged with (from their saved
+    `.hydra/` configs), or None when none of them used the wandb logger."""
     for run_dir in run_dirs:
-        path = Path(run_dir) / HYDRA_CONFIG
-        if not path.exists():
-            continue
         try:
-            cfg = OmegaConf.load(path)
+            cfg = _saved_config(Path(run_dir))
             wandb = OmegaConf.select(cfg, "logger.wandb", default=None)
-        except Exception:
+        except Exception:  # no saved config, or an unreadable one: look at the next run
             continue
         if wandb is None:
             continue
-        settings = {"project": "ablab", "entity": None, "offline": True}
+        settings: dict[str, Any] = {"project": "ablab", "entity": None, "offline": True, "cache_dir": None}
         for key in settings:
             try:
                 settings[key] = OmegaConf.select(wandb, key, default=settings[key])
@@ -50,6 +61,23 @@ def wandb_settings_of_runs(run_dirs: Iterable[Path]) -> dict[str, Any] | None:
                 continue
         return settings
     return None
+
+
+def report_to_wandb(report: ReportLike, always: bool = False) -> Path | None:
+    """Log `report` to W&B with the settings its runs used (`ablab-report --wandb`); without `always`,
+    only when they used the wandb logger. Returns the W&B run folder, or None when nothing was logged."""
+    runs = getattr(getattr(report, "comparison", None), "runs", None)
+    paths = list(runs["path"]) if runs is not None and "path" in runs else []
+    settings = wandb_settings_of_runs(paths)
+    if settings is None and not always:
+        return None
+    try:
+        return log_report_to_wandb(report, **(settings or {}))
+    except Exception as exc:
+        raise ConfigError(
+            f"logging the {report.study} report to W&B failed ({type(exc).__name__}: {exc}); the report "
+            "files are written: run `wandb login` for online mode, or pass --no-wandb"
+        ) from exc
 
 
 def _table(frame: pd.DataFrame) -> Any:
