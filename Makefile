@@ -40,6 +40,16 @@ sweep: $(STAMP)
 	@status=0; $(BIN)/python train.py -m sweep=$(SWEEP) $(ARGS) || status=$$?; \
 	$(BIN)/ablab-report "$(STUDY_DIR)" || status=$$((status ? status : $$?)); exit $$status
 
+# The same study on SLURM, one job per run: `make sweep-slurm SWEEP=hnet PARTITION=gpu [ACCOUNT=lab]
+# [ARGS=...]`. Other cluster values come from conf/local/slurm.yaml or ARGS (docs/slurm.md).
+PARTITION ?=
+ACCOUNT ?=
+sweep-slurm: $(STAMP)
+	@status=0; $(BIN)/python train.py -m sweep=$(SWEEP) hydra/launcher=slurm \
+		$(if $(PARTITION),hydra.launcher.partition=$(PARTITION)) $(if $(ACCOUNT),hydra.launcher.account=$(ACCOUNT)) \
+		$(ARGS) || status=$$?; \
+	$(BIN)/ablab-report "$(STUDY_DIR)" || status=$$((status ? status : $$?)); exit $$status
+
 # Reports on REPORT_DIR if given, else on the study of SWEEP.
 report: $(STAMP)
 	$(BIN)/ablab-report "$${REPORT_DIR:-$(STUDY_DIR)}"

@@ -7,6 +7,7 @@ sweep: the sweep goes on and its summary reports it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -31,6 +32,24 @@ from ablab.runs.records import (
 from ablab.secrets import redact
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+# Where srun tasks, torchrun and Lightning's subprocess launcher put a process's rank (Lightning's order).
+_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def global_rank() -> int:
+    """This process's rank when several processes run the same job (srun tasks per node, torchrun);
+    0 when alone. ddp_spawn's workers never call `run`: its main process is rank zero."""
+    return next((int(os.environ[name]) for name in _RANK_VARIABLES if name in os.environ), 0)
+
+
+def _hydra_job_id() -> str | None:
+    """The launcher's id for this job (the SLURM job id under submitit), for the sweep journal."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    job_id = OmegaConf.select(HydraConfig.get(), "job.id", default=None)
+    return str(job_id) if job_id is not None else None
 
 
 def _hydra_context() -> tuple[list[str], dict[str, Any], bool]:
@@ -94,9 +113,32 @@ def base_record(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def _follow(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """A non-zero rank: rank zero's skip/resume decision, read-only; only rank zero writes the record,
+    the journal and set-aside folders."""
+    path = run_dir / RESULTS_FILE
+    try:
+        earlier = read_record(path) if path.exists() else None
+    except CorruptRecord:
+        earlier = None
+    if earlier and earlier["status"] == "completed" and not cfg.force_rerun:
+        return {**earlier, "skipped": True}
+    last = run_dir / LAST_CHECKPOINT
+    resume_from = last if not cfg.force_rerun and last.exists() else None
+    try:
+        from ablab.runs.fit import fit_and_test
+
+        fit_and_test(cfg, run_dir, resume_from)
+    except Exception as exc:
+        return {"status": "failed", "metrics": {}, "error": {"message": f"{type(exc).__name__}: {exc}"}}
+    return {"status": "completed", "metrics": {}}
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Execute (or skip) the run described by `cfg`; return its record."""
     run_dir = Path(cfg.paths.output_dir)
+    if global_rank() != 0:
+        return _follow(cfg, run_dir)
     results_path = run_dir / RESULTS_FILE
     earlier = previous_record(run_dir)
     if earlier and earlier["status"] == "completed" and not cfg.force_rerun:
@@ -116,9 +158,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     record = base_record(cfg)
     record["attempt"] = (earlier or {}).get("attempt", 0) + 1
     record["resumed_from"] = str(resume_from) if resume_from else None
-    append_event({"run_dir": str(run_dir), "outcome": "started"})
+    append_event({"run_dir": str(run_dir), "outcome": "started", "job_id": _hydra_job_id()})
     write_json_atomic(results_path, redact(record))
     started = time.perf_counter()
+    cancelled: SystemExit | None = None
     try:
         from ablab.runs.fit import fit_and_test
 
@@ -134,9 +177,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         message = f"{type(user_error or exc).__name__}: {user_error or exc}"
         record.update(status=status, error={"message": message, "traceback": traceback.format_exc()})
         print(f"error: run {status}: {run_dir}: {message}", file=sys.stderr)
+    except SystemExit as exc:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if not isinstance(exc, SIGTERMException):
+            raise
+        # Lightning's answer to SIGTERM (scancel, a time limit with no requeue left, a kill): record the
+        # run as failed (a re-run resumes it from last.ckpt), then exit as asked.
+        message = "Cancelled: the job received SIGTERM (scancel, a time limit or a kill)"
+        record.update(status="failed", error={"message": message, "traceback": traceback.format_exc()})
+        print(f"error: run failed: {run_dir}: {message}", file=sys.stderr)
+        cancelled = exc
     record["wall_time_s"] = round(time.perf_counter() - started, 3)
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_json_atomic(results_path, redact(record))
     append_event({"run_dir": str(run_dir), "outcome": record["status"],
                   "reason": (record.get("error") or {}).get("message")})
+    if cancelled is not None:
+        raise cancelled
     return record
