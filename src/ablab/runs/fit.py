@@ -45,6 +45,20 @@ def threads_per_job() -> int | None:
     return max(1, (os.cpu_count() or 1) // int(n_jobs))
 
 
+def _progress_in_checkpoint(checkpoint: Any) -> tuple[Any, int]:
+    """Best score and epochs trained, read from the checkpoint callback's last checkpoint (best.ckpt
+    without save_last, then counting the epochs up to the best)."""
+    import torch
+
+    folder = Path(checkpoint.dirpath)
+    path = folder / f"{checkpoint.CHECKPOINT_NAME_LAST}{checkpoint.FILE_EXTENSION}"
+    state = torch.load(
+        path if path.exists() else checkpoint.best_model_path, map_location="cpu", weights_only=False
+    )
+    callback = next(v for k, v in state["callbacks"].items() if k.startswith("ModelCheckpoint"))
+    return callback["best_model_score"], state["epoch"] + 1
+
+
 def build(cfg: DictConfig) -> tuple[Any, Any]:
     """Model (validated first, before any data is generated), data module and task."""
     from hydra.utils import instantiate
@@ -95,16 +109,22 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
     trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
     checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    best_score = checkpoint.best_model_score if checkpoint is not None else None
+    epochs = trainer.current_epoch
+    if best and best_score is None:
+        # ddp_spawn fitted in worker processes: this one got back the best path and the last metrics,
+        # not the best score or the epoch count.
+        best_score, epochs = _progress_in_checkpoint(checkpoint)
     fit_metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
-    if checkpoint is not None and checkpoint.best_model_score is not None:
-        fit_metrics[f"val/{cfg.metric.name}"] = float(checkpoint.best_model_score)
+    if best_score is not None:
+        fit_metrics[f"val/{cfg.metric.name}"] = float(best_score)
     trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False)
     test_metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
     outcome = Outcome(
         metrics={**fit_metrics, **test_metrics},
         cost=system.cost(trainer, task),
         params=count_parameters(task),
-        epochs=trainer.current_epoch,
+        epochs=epochs,
         best_checkpoint=str(Path(best).relative_to(run_dir)) if best and Path(best).is_relative_to(run_dir)
         else best,
         is_global_zero=trainer.is_global_zero,
