@@ -246,6 +246,10 @@ def test_job_over_time_limit_is_requeued_and_resumes(
     assert record["attempt"] >= 2
     assert record["resumed_from"] and record["resumed_from"].endswith("checkpoints/last.ckpt")
     assert record["epochs"] == 25
+    # Both attempts' epochs are in metrics.csv: the resumed attempt appended to the first one's rows.
+    with (record["_dir"] / "csv" / "metrics.csv").open() as handle:
+        logged = {int(row["epoch"]) for row in csv.DictReader(handle) if row.get("val/f1_weighted")}
+    assert logged == set(range(25))
     job_id = next(e["job_id"] for e in journal_events(sweep_dir) if e["outcome"] == "started")
     drain(slurm_cluster, "ablab-slurm_timeout")
     attempts = [row[0] for row in sacct(slurm_cluster, "-D", "-j", job_id, "-o", "State")]
