@@ -60,11 +60,13 @@ def _progress_in_checkpoint(checkpoint: Any) -> tuple[Any, int]:
 
 
 def build(cfg: DictConfig) -> tuple[Any, Any]:
-    """Model (validated first, before any data is generated), data module and task."""
+    """Data module, model and task. Constructors only validate their arguments (data is generated
+    or read later, in prepare_data/setup), so a bad value fails before any data work; data comes first
+    so that an error names the field the user set (`data.max_len`, not the model's copy of it)."""
     from hydra.utils import instantiate
 
-    model = instantiate(cfg.model)
     datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
     task = instantiate(cfg.task, model=model)
     return datamodule, task
 
@@ -72,6 +74,7 @@ def build(cfg: DictConfig) -> tuple[Any, Any]:
 def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Outcome:
     """Seed, instantiate, fit (resuming from `resume_from`), test the best checkpoint."""
     import lightning as L
+    import torch
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -82,8 +85,6 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
     from ablab.runs.instantiate import instantiate_group
     from ablab.secrets import redact
     from ablab.tasks.base import count_parameters
-
-    import torch
 
     threads = threads_per_job()
     if threads is not None:
