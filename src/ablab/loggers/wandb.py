@@ -59,6 +59,9 @@ class WandbLogger(LightningWandbLogger):
         if cache_dir is not None:
             use_local_dirs(cache_dir, config_dir)
         Path(save_dir).mkdir(parents=True, exist_ok=True)
+        # A run still open in this process (started with reinit="create_new" elsewhere) must not be
+        # handed back to this job, which W&B's default does outside notebooks.
+        kwargs.setdefault("reinit", "finish_previous")
         # offline=False: Lightning's offline flag would overwrite WANDB_MODE; `mode` says it instead.
         super().__init__(
             name=name,
