@@ -166,6 +166,7 @@ def test_wandb_keeps_out_of_the_home_folder(sweep) -> None:
     assert not [p for p in (sweep.base / "home").rglob("*") if "wandb" in p.name]
     assert list((sweep.base / "cache" / "wandb").rglob("core-debug-*.log"))  # its cache went here
     assert "nvml" not in sweep.outputs.lower()
+    assert "wandb: WARNING" not in sweep.outputs
 
 
 def _imported_wandb(importtime_stderr: str) -> list[str]:

@@ -78,6 +78,7 @@ class WandbLogger(LightningWandbLogger):
             settings=dict(settings or {}),
             **kwargs,
         )
+        self._wandb_init.pop("anonymous", None)  # W&B warns about the setting even when it is None
         self._finished = False
 
     def start_run(self, cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> None:
