@@ -1,0 +1,1 @@
+"""Explanations of trained classifiers: SHAP values, Grad-CAM and attention maps (`ablab-explain`)."""

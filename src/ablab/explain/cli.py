@@ -1,0 +1,224 @@
+"""`ablab-explain CKPT [--n-samples N] [--out DIR]`: SHAP, Grad-CAM and attention maps of a trained
+hybrid classifier, rebuilt from its checkpoint alone, as PNG files (and W&B images when the run logged
+to W&B).
+
+Background rows come from the run's training split, explained rows from its test split, both
+standardised with the checkpoint's scaler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ablab.errors import AblabError, ConfigError
+
+
+def default_out_dir(ckpt_path: Path) -> Path:
+    """`<run>/explain` for `<run>/checkpoints/<name>.ckpt`, else `explain/` beside the checkpoint."""
+    run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+    return run_dir / "explain"
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
+def _wandb_loggers(config: dict[str, Any], run_dir: Path) -> list[Any]:
+    """The run's W&B logger(s), rebuilt from its config; they continue the run's own W&B run when its
+    id is on record (`wandb_run_id.txt` in the run folder)."""
+    from hydra.utils import instantiate
+
+    id_file = run_dir / "wandb_run_id.txt"
+    run_id = id_file.read_text().strip() if id_file.is_file() else ""
+    resume = {"id": run_id, "resume": "allow"} if run_id else {}
+    entries = (config.get("logger") or {}).values()
+    return [
+        instantiate({**e, **resume})
+        for e in entries
+        if isinstance(e, dict) and str(e.get("_target_", "")).endswith("WandbLogger")
+    ]
+
+
+def _finish(logger: Any) -> None:
+    """End the W&B run the images went to (ablab's logger waits for its files)."""
+    if hasattr(logger, "finish_run"):
+        logger.finish_run({})
+    else:
+        logger.experiment.finish()
+
+
+def explain_checkpoint(
+    ckpt_path: str | Path,
+    out_dir: str | Path | None = None,
+    n_samples: int = 5,
+    shap_samples: int = 100,
+    background: int = 100,
+    nsamples: int = 200,
+    seed: int = 0,
+    gradcam_block: int = -1,
+    log_to_wandb: bool = True,
+) -> dict[str, Any]:
+    """Write every explanation of the checkpoint's model into `out_dir`; returns the summary that is
+    also written there as `summary.json` (rankings, Grad-CAM means, files)."""
+    from ablab.tasks.checkpoints import load_checkpoint
+
+    for name, value in (
+        ("--n-samples", n_samples),
+        ("--shap-samples", shap_samples),
+        ("--background", background),
+        ("--nsamples", nsamples),
+    ):
+        if value < 1:
+            raise ConfigError(f"{name}={value} is invalid: must be >= 1")
+    ckpt_path = Path(ckpt_path)
+    checkpoint = load_checkpoint(ckpt_path)  # a wrong path fails here, before the heavy imports
+
+    import numpy as np
+    import torch
+    from hydra.utils import instantiate
+
+    from ablab.explain.attention_maps import attention_maps, plot_attention, step_labels
+    from ablab.explain.figures import log_images, save_figure
+    from ablab.explain.gradcam import gradcam, plot_gradcam
+    from ablab.explain.shap_values import plot_class_summary, plot_global_bar, plot_waterfall, shap_values
+    from ablab.tasks.classification import task_from_checkpoint
+
+    task, config = task_from_checkpoint(ckpt_path, checkpoint)
+    model = task.model
+    if not hasattr(model, "gradcam_layer"):
+        raise ConfigError(
+            f"{ckpt_path}: ablab-explain needs a hybrid model (model=hybrid), not "
+            f"{config['model'].get('_target_')}"
+        )
+    datamodule = instantiate(config["data"])
+    if not hasattr(datamodule, "arrays"):
+        raise ConfigError(f"{ckpt_path}: ablab-explain needs tabular data (data=wine, csv, ...)")
+    out = Path(out_dir) if out_dir is not None else default_out_dir(ckpt_path)
+    rng = np.random.default_rng(seed)
+    feature_names = task.feature_names or list(datamodule.feature_names)
+    class_names = task.class_names
+
+    def standardised(split: str, count: int) -> tuple[torch.Tensor, np.ndarray]:
+        features, labels = datamodule.arrays(split)
+        rows = np.sort(rng.choice(len(features), size=min(count, len(features)), replace=False))
+        with torch.no_grad():
+            return task.scaler(torch.from_numpy(features[rows])), labels[rows]
+
+    base_x, _ = standardised("train", background)
+    test_x, test_y = standardised("test", shap_samples)
+    images: dict[str, Path] = {}
+
+    result = shap_values(model, base_x, test_x, nsamples=nsamples, seed=seed)
+    values = test_x.numpy()
+    images["shap/global"] = save_figure(plot_global_bar(result, feature_names), out / "shap_global_bar.png")
+    for k, name in enumerate(class_names):
+        fig = plot_class_summary(result, values, feature_names, class_names, k)
+        images[f"shap/summary_{name}"] = save_figure(fig, out / f"shap_summary_{_slug(name)}.png")
+    shown = min(n_samples, len(values))
+    for i in range(shown):
+        fig = plot_waterfall(result, i, values, feature_names, class_names, int(test_y[i]))
+        images[f"shap/waterfall_{i}"] = save_figure(fig, out / f"shap_waterfall_sample{i}.png")
+
+    cams = gradcam(model, test_x, block=gradcam_block)
+    preds = result.probs.argmax(axis=1)
+    block_name = f"CNN block {gradcam_block % len(model.cnn) + 1} of {len(model.cnn)}"
+    for i in range(shown):
+        title = f"Grad-CAM ({block_name}), sample {i}: predicted {class_names[preds[i]]}, true {class_names[test_y[i]]}"
+        fig = plot_gradcam(values[i], cams[i], feature_names, title)
+        images[f"gradcam/sample_{i}"] = save_figure(fig, out / f"gradcam_sample{i}.png")
+
+    maps = attention_maps(model, test_x[:shown])
+    if maps is not None:
+        labels = step_labels(feature_names, maps.shape[-1], model.pool_size, len(model.cnn))
+        for i in range(shown):
+            title = f"Attention, sample {i}: predicted {class_names[preds[i]]}, true {class_names[test_y[i]]}"
+            images[f"attention/sample_{i}"] = save_figure(
+                plot_attention(maps[i], labels, title), out / f"attention_sample{i}.png"
+            )
+
+    importance = result.global_importance()
+    summary = {
+        "checkpoint": str(ckpt_path),
+        "explained_rows": len(values),
+        "background_rows": len(base_x),
+        "shap_ranking": [feature_names[j] for j in result.ranking()],
+        "shap_importance": {feature_names[j]: float(importance[j]) for j in range(len(feature_names))},
+        "gradcam_block": gradcam_block % len(model.cnn),
+        "gradcam_mean": {feature_names[j]: float(v) for j, v in enumerate(cams.mean(axis=0))},
+        "attention": maps is not None,
+        "files": sorted(str(p.relative_to(out)) for p in images.values()),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if log_to_wandb:
+        loggers = _wandb_loggers(config, default_out_dir(ckpt_path).parent)
+        log_images(loggers, {f"explain/{k}": v for k, v in images.items()})
+        for logger in loggers:
+            _finish(logger)
+    return summary
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ablab-explain", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path, help="a .ckpt written by a hybrid run")
+    parser.add_argument(
+        "--n-samples",
+        type=int,
+        default=5,
+        help="test rows with their own waterfall, Grad-CAM and attention plots (default 5)",
+    )
+    parser.add_argument("--out", type=Path, help="output folder (default: <run>/explain)")
+    parser.add_argument(
+        "--shap-samples",
+        type=int,
+        default=100,
+        help="test rows for the SHAP summaries (default 100, or all of the test split)",
+    )
+    parser.add_argument(
+        "--background", type=int, default=100, help="training rows as the SHAP background (default 100)"
+    )
+    parser.add_argument(
+        "--nsamples", type=int, default=200, help="expected-gradient samples per explained row (default 200)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seeds the row choice and SHAP's sampling")
+    parser.add_argument(
+        "--gradcam-block",
+        type=int,
+        default=-1,
+        help="CNN block for Grad-CAM, 0-based (default -1: the last; 0 gives the finest map)",
+    )
+    parser.add_argument("--no-wandb", action="store_true", help="do not send images to the run's W&B logger")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console script: explanations into the run folder; user errors as one line, exit 2."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    args = _parser().parse_args(argv)
+    try:
+        summary = explain_checkpoint(
+            args.checkpoint,
+            args.out,
+            args.n_samples,
+            args.shap_samples,
+            args.background,
+            args.nsamples,
+            args.seed,
+            args.gradcam_block,
+            not args.no_wandb,
+        )
+    except AblabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or default_out_dir(args.checkpoint)
+    print(f"{len(summary['files'])} figures in {out}; SHAP ranking: {', '.join(summary['shap_ranking'][:5])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
