@@ -57,6 +57,13 @@ class Fitted:
     rows: list[dict]  # the CSV logger's rows holding system/ metrics
     earlier_peak: float
     warnings: list[warnings.WarningMessage]
+    # the cost/ totals in trainer.callback_metrics (ddp_spawn's way back) after fit and after test
+    carried_after_fit: dict[str, float]
+    carried_after_test: dict[str, float]
+
+
+def _carried(trainer: L.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("cost/")}
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +91,13 @@ def fitted(tmp_path_factory) -> Fitted:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.fit(model, train_dataloaders=_loader(), val_dataloaders=_loader())
+        after_fit = _carried(trainer)
         trainer.test(model, dataloaders=_loader(), verbose=False)
     with (Path(logger.log_dir) / "metrics.csv").open() as handle:
         rows = [r for r in csv.DictReader(handle) if r.get("system/step_time_ms")]
-    return Fitted(system, system.cost(trainer, model), rows, earlier_peak, caught)
+    return Fitted(
+        system, system.cost(trainer, model), rows, earlier_peak, caught, after_fit, _carried(trainer)
+    )
 
 
 def test_system_metrics_are_logged_every_n_batches_and_before_validation(fitted) -> None:
@@ -118,6 +128,15 @@ def test_cost_record_has_train_time_memory_params_inference_and_throughput(fitte
     assert cost["cost/samples_per_s"] == pytest.approx(2 * BATCHES * BATCH / system.timed_seconds, rel=1e-3)
 
 
+def test_fit_and_test_leave_their_totals_where_ddp_spawn_carries_them_back(fitted) -> None:
+    fit, test, cost = fitted.carried_after_fit, fitted.carried_after_test, fitted.cost
+    assert set(fit) == {"cost/train_s", "cost/peak_mem_gb", "cost/samples_per_s"}
+    assert fit["cost/train_s"] == pytest.approx(cost["cost/train_s"], abs=1e-3)
+    assert fit["cost/samples_per_s"] == pytest.approx(cost["cost/samples_per_s"], abs=1e-2)
+    assert 0 < fit["cost/peak_mem_gb"] <= cost["cost/peak_mem_gb"] + 1e-3
+    assert test == {"cost/infer_ms": pytest.approx(cost["cost/infer_ms"], abs=1e-3)}
+
+
 def test_peak_memory_is_this_runs_not_an_earlier_jobs(fitted) -> None:
     assert fitted.earlier_peak > 0.4
     run_peak = fitted.cost["cost/peak_mem_gb"]
@@ -132,3 +151,27 @@ def test_cpu_runs_log_no_gpu_keys_and_warn_nothing_about_gpus(fitted) -> None:
         for w in fitted.warnings
         if any(s in str(w.message).lower() for s in ("gpu", "nvml", "cuda"))
     ]
+
+
+@pytest.mark.slow
+def test_ddp_spawn_workers_carry_the_fit_cost_back_to_the_main_process(tmp_path) -> None:
+    system = SystemMetrics(log_every_n_steps=3)
+    trainer = L.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        logger=False,
+        callbacks=[system],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+    )
+    model = TinyRegression()
+    trainer.fit(model, train_dataloaders=_loader(), val_dataloaders=_loader())
+    assert system.train_seconds == 0  # this process did not train: its workers did
+    cost = system.cost(trainer, model)
+    assert cost["cost/train_s"] > 0 and cost["cost/samples_per_s"] > 0
+    assert 0.05 < cost["cost/peak_mem_gb"] < 64

@@ -102,6 +102,18 @@ class SystemMetrics(L.Callback):
         if self._fit_started is not None:
             self.train_seconds += time.perf_counter() - self._fit_started
             self._fit_started = None
+        self._carry(trainer, ("cost/train_s", "cost/peak_mem_gb", "cost/samples_per_s"))
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._carry(trainer, ("cost/infer_ms",))
+
+    def _carry(self, trainer: L.Trainer, keys: tuple[str, ...]) -> None:
+        """ddp_spawn fits and tests in worker processes and brings back only `trainer.callback_metrics`
+        to the main process: the stage's totals travel there, for `cost` to read."""
+        measured = self._measured(trainer)
+        for key in keys:
+            if measured[key] is not None:
+                trainer.callback_metrics[key] = torch.tensor(measured[key], dtype=torch.float64)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start_window(trainer)
@@ -185,15 +197,12 @@ class SystemMetrics(L.Callback):
             values.update(self._gpu.read())
         return values
 
-    def cost(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float | None]:
-        """The record's `cost/` figures: fit seconds, peak memory (CUDA allocator on GPU, else RSS),
-        parameters in millions, test inference ms per batch, and mean training samples/s."""
+    def _measured(self, trainer: L.Trainer) -> dict[str, float | None]:
         memory = self.memory(trainer)
         peak = memory.get("system/cuda_max_allocated_gb", memory["system/peak_rss_gb"])
         return {
             "cost/train_s": round(self.train_seconds, 3),
             "cost/peak_mem_gb": round(peak, 4),
-            "cost/params_m": count_parameters(pl_module) / 1e6,
             "cost/infer_ms": round(1e3 * self.infer_seconds / self.infer_batches, 4)
             if self.infer_batches
             else None,
@@ -201,3 +210,14 @@ class SystemMetrics(L.Callback):
             if self.timed_seconds
             else None,
         }
+
+    def cost(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float | None]:
+        """The record's `cost/` figures: fit seconds, peak memory (CUDA allocator on GPU, else RSS),
+        parameters in millions, test inference ms per batch, and mean training samples/s. Where this
+        process did not train (ddp_spawn's main process), the figures its workers carried back."""
+        cost = self._measured(trainer)
+        if not self.train_seconds:
+            carried = trainer.callback_metrics
+            cost.update({k: round(float(carried[k]), 4) for k in cost if k in carried})
+        cost["cost/params_m"] = count_parameters(pl_module) / 1e6
+        return cost
