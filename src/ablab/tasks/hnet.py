@@ -44,14 +44,15 @@ class HNetTask(Task):
         require(0.0 < threshold < 1.0, "task.threshold", threshold, "must be in (0, 1)")
         self.loss_weights = tuple(float(w) for w in loss_weights)
         self.threshold = threshold
+        # validate_args=False: inputs are this task's own tensors, and the checks cost time every step.
         self.metrics = nn.ModuleDict(
             {
                 _key(stage): MetricCollection(
                     {
-                        "accuracy": BinaryAccuracy(threshold=threshold),
-                        "precision": BinaryPrecision(threshold=threshold),
-                        "recall": BinaryRecall(threshold=threshold),
-                        "f1": BinaryF1Score(threshold=threshold),
+                        "accuracy": BinaryAccuracy(threshold=threshold, validate_args=False),
+                        "precision": BinaryPrecision(threshold=threshold, validate_args=False),
+                        "recall": BinaryRecall(threshold=threshold, validate_args=False),
+                        "f1": BinaryF1Score(threshold=threshold, validate_args=False),
                     },
                     prefix=f"{stage}/",
                 )
