@@ -13,6 +13,8 @@ def print_config_tree(cfg: DictConfig) -> None:
     import rich.syntax
     import rich.tree
 
+    from ablab.secrets import redact
+
     tree = rich.tree.Tree("config", style="dim")
     keys = [k for k in FIRST if k in cfg] + [k for k in cfg if k not in FIRST]
     for key in keys:
@@ -22,5 +24,6 @@ def print_config_tree(cfg: DictConfig) -> None:
             text = OmegaConf.to_yaml(node, resolve=True) if isinstance(node, DictConfig) else str(node)
         except Exception:
             text = OmegaConf.to_yaml(node) if isinstance(node, DictConfig) else str(node)
-        branch.add(rich.syntax.Syntax(text, "yaml", theme="ansi_dark"))
+        # Printed output lands in SLURM and CI logs: secret values are replaced, as in every record.
+        branch.add(rich.syntax.Syntax(redact(text), "yaml", theme="ansi_dark"))
     rich.print(tree)

@@ -52,9 +52,16 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_LENGTH]
 
 
+MAX_NAME = 120
+
+
 def _sanitize(text: str) -> str:
+    """A folder-safe name; a long one is cut and suffixed with a hash of the whole, so two different
+    variants never share a name."""
     safe = "".join(c if c.isalnum() or c in "-_.=," else "_" for c in text.replace("/", "."))
-    return safe[:120] or "default"
+    if len(safe) > MAX_NAME:
+        safe = f"{safe[: MAX_NAME - 11]}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+    return safe or "default"
 
 
 def swept_keys(overrides: list[str], sweeper_params: dict[str, Any] | None) -> list[str]:
@@ -99,7 +106,9 @@ def _hydra_variant(*, _root_: DictConfig) -> str:
     swept = None
     if hydra.mode == RunMode.MULTIRUN and SWEPT_ENV in os.environ:
         swept = [k for k in os.environ[SWEPT_ENV].split(",") if k]
-    return variant_from_overrides(list(hydra.overrides.task), ablation, ignore, swept)
+    # Unresolved: an override such as `+x=${oc.env:HF_TOKEN}` must not put the secret in a folder name.
+    overrides = OmegaConf.to_container(hydra.overrides.task, resolve=False)
+    return variant_from_overrides(list(overrides), ablation, ignore, swept)
 
 
 def _run_folder(*, _root_: DictConfig) -> str:
