@@ -64,7 +64,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ablab-eval", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path, help="a .ckpt written by an ablab run")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. data.batch_size=512")
-    parser.add_argument("--out", type=Path, help="also write the metrics as JSON to this file")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="also write the metrics as JSON (with --predict: the predictions as CSV) here",
+    )
+    parser.add_argument(
+        "--predict",
+        type=Path,
+        metavar="CSV",
+        help="instead of the test, predict the rows of this CSV (classification runs; printed unless --out)",
+    )
     parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto (default)")
     return parser
 
@@ -72,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.predict is not None:
+            return _predict(args.checkpoint, args.predict, args.out)
         metrics = evaluate(args.checkpoint, args.overrides, args.accelerator)
     except AblabError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -81,6 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
+    return 0
+
+
+def _predict(ckpt_path: Path, csv_path: Path, out: Path | None) -> int:
+    """`--predict`: the checkpoint's class and probabilities for every row of a CSV."""
+    from ablab.tasks.classification import predict_csv
+
+    frame = predict_csv(ckpt_path, csv_path)
+    if out is None:
+        print(frame.to_csv(index=False), end="")
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(out, index=False)
+        print(f"{len(frame)} predictions in {out}")
     return 0
 
 

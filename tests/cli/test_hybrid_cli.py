@@ -131,6 +131,54 @@ def test_predict_csv_reproduces_the_test_accuracy_from_the_checkpoint_alone(trai
     assert list(predict_csv(trained["ckpt"], unlabelled).columns) == ["prediction", "p_neg", "p_pos"]
 
 
+def test_ablab_eval_retests_and_predicts_a_csv(trained, capsys) -> None:
+    import pandas as pd
+
+    from ablab import eval as ablab_eval
+
+    metrics = ablab_eval.evaluate(trained["ckpt"])
+    assert metrics["test/accuracy"] == pytest.approx(trained["record"]["metrics"]["test/accuracy"])
+    out = trained["tmp"] / "predictions.csv"
+    assert ablab_eval.main([str(trained["ckpt"]), "--predict", str(trained["csv"]), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"500 predictions in {out}"
+    frame = pd.read_csv(out)
+    assert (frame["label"] == frame["prediction"]).mean() > 0.7
+    assert ablab_eval.main([str(trained["ckpt"]), "--predict", str(trained["tmp"] / "nope.csv")]) == 2
+    assert "nope.csv: file not found" in capsys.readouterr().err
+
+
+def test_explanations_go_to_the_runs_wandb_run_when_it_logged_to_wandb(
+    trained, tmp_path: Path, monkeypatch
+) -> None:
+    from ablab.explain.cli import explain_checkpoint
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_dir = tmp_path / "run"
+    checkpoint = torch.load(trained["ckpt"], map_location="cpu", weights_only=True)
+    checkpoint["ablab"]["config"]["logger"] = {
+        "wandb": {
+            "_target_": "ablab.loggers.wandb.WandbLogger",
+            "offline": True,
+            "save_dir": str(run_dir),
+            "cache_dir": str(tmp_path / "cache"),
+            "name": "explain-test",
+        }
+    }
+    (run_dir / "checkpoints").mkdir(parents=True)
+    torch.save(checkpoint, run_dir / "checkpoints" / "best.ckpt")
+    (run_dir / "wandb_run_id.txt").write_text("hybridtest-1\n")
+    summary = explain_checkpoint(
+        run_dir / "checkpoints" / "best.ckpt", n_samples=1, shap_samples=10, nsamples=20
+    )
+    (wandb_run,) = (run_dir / "wandb").glob("offline-run-*-hybridtest-1")
+    images = {
+        p.parent.name + "/" + p.name.split("_")[0] for p in (wandb_run / "files" / "media").rglob("*.png")
+    }
+    assert len(list((wandb_run / "files" / "media").rglob("*.png"))) == len(summary["files"])
+    assert {"shap/global", "gradcam/sample", "attention/sample"} <= images
+    assert (run_dir / "explain" / "shap_global_bar.png").is_file()
+
+
 def test_notebook_explains_the_checkpoint_a_test_made(trained, tmp_path: Path) -> None:
     notebook = nbformat.read(ROOT / "notebooks" / "explain_hybrid.ipynb", as_version=4)
     env = {"ABLAB_EXPLAIN_CKPT": str(trained["ckpt"]), "ABLAB_NOTEBOOK_DIR": str(tmp_path)}

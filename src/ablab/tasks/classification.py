@@ -25,7 +25,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from ablab.errors import require
+from ablab.errors import ConfigError, require
 from ablab.tasks.base import Task
 from ablab.tasks.checkpoints import load_checkpoint
 
@@ -286,6 +286,10 @@ def predict_csv(ckpt_path: str | Path, csv_path: str | Path) -> Any:
     from ablab.data.tabular import read_csv_table
 
     task, config = task_from_checkpoint(ckpt_path)
+    if not isinstance(task, ClassificationTask):
+        raise ConfigError(
+            f"{ckpt_path}: predictions from a CSV need a classification run, not {type(task).__name__}"
+        )
     label_column = (config.get("data") or {}).get("label_column")
     header = pd.read_csv(csv_path, nrows=0).columns if Path(csv_path).is_file() else []
     has_label = label_column is not None and label_column in header
