@@ -142,15 +142,21 @@ def test_too_few_rows_for_the_split(tmp_path: Path) -> None:
     with pytest.raises(
         DataError, match=r"6 rows are too few for a stratified split .* smallest, 'ant', has 2 rows"
     ):
-        TabularDataModule(source="csv", path=str(path), label_column="species")
+        TabularDataModule(source="csv", path=str(path), label_column="species", num_features=3, num_classes=3)
 
 
 def test_declared_counts_must_match_the_file(tmp_path: Path) -> None:
     path = balanced_csv(tmp_path / "zoo.csv")
     with pytest.raises(DataError, match=r"has 3 classes but data.num_classes=2 .*: set data.num_classes=3"):
-        TabularDataModule(source="csv", path=str(path), label_column="species", num_classes=2)
+        TabularDataModule(source="csv", path=str(path), label_column="species", num_features=3, num_classes=2)
     with pytest.raises(DataError, match=r"has 3 feature columns but data\.num_features=4"):
-        TabularDataModule(source="csv", path=str(path), label_column="species", num_features=4)
+        TabularDataModule(source="csv", path=str(path), label_column="species", num_features=4, num_classes=3)
+    with pytest.raises(
+        DataError, match=r"zoo.csv has 3 feature columns and 3 classes: set data.num_features=3 "
+    ):
+        TabularDataModule(source="csv", path=str(path), label_column="species")
+    with pytest.raises(DataError, match=r"sklearn wine has 3 classes but data.num_classes=4"):
+        TabularDataModule(source="wine", num_classes=4)
 
 
 def test_bad_settings_are_config_errors(tmp_path: Path) -> None:

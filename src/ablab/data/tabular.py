@@ -231,8 +231,10 @@ def split_indices(
 
 
 class TabularDataModule(L.LightningDataModule):
-    """Reads and checks the table at construction (errors surface before any training), splits it by
-    the data seed (fixed across a study) and fits the scaler on the training rows."""
+    """Reads and checks the table at construction (errors surface before the model is built), splits
+    it by the data seed (fixed across a study) and fits the scaler on the training rows. The declared
+    `num_features` / `num_classes` (which the model is built from) are checked against the table; a CSV
+    needs them."""
 
     def __init__(
         self,
@@ -276,6 +278,12 @@ class TabularDataModule(L.LightningDataModule):
         require_two_classes(
             np.bincount(table.labels, minlength=self.num_classes), self.class_names, table.origin
         )
+        if source == "csv" and (num_features is None or num_classes is None):
+            raise DataError(
+                f"{table.origin} has {self.num_features} feature columns and {self.num_classes} classes: set "
+                f"data.num_features={self.num_features} data.num_classes={self.num_classes} (the model is "
+                "built from them)"
+            )
         for field, expected, actual, what in (
             ("data.num_features", num_features, self.num_features, "feature columns"),
             ("data.num_classes", num_classes, self.num_classes, "classes"),
