@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import statistics
 import sys
 from collections import defaultdict
@@ -49,16 +50,35 @@ def _head(record: dict[str, Any]) -> str:
     return str((record.get("choices") or {}).get(HEAD_GROUP) or record.get("variant") or record["_dir"].name)
 
 
+def _ignored_fields(run_dir: Path) -> list[str]:
+    """The run's `run_id.ignore` (fields that do not change results), from Hydra's saved config."""
+    from omegaconf import OmegaConf
+
+    path = run_dir / ".hydra" / "config.yaml"
+    if not path.is_file():
+        return []
+    return [str(p) for p in OmegaConf.select(OmegaConf.load(path), "run_id.ignore", default=[]) or []]
+
+
 def ensemble_key(record: dict[str, Any]) -> tuple[str, int]:
-    """(everything but the head and the seed, seed): runs sharing it are one ensemble."""
-    choices = {k: v for k, v in (record.get("choices") or {}).items() if k != HEAD_GROUP}
-    overrides = sorted(
-        o
-        for o in record.get("overrides") or []
-        if o.split("=", 1)[0].lstrip("+~") not in (HEAD_GROUP, "seed")
-    )
-    setting = ";".join([*(f"{k}={v}" for k, v in sorted(choices.items())), *overrides])
-    return setting, int(record.get("seed") or 0)
+    """(the run's setting without its head, seed): runs sharing it are one ensemble. The setting is
+    the group choices and the overrides that change results (as in the run's variant name)."""
+    from ablab.runs.identity import variant_from_overrides
+
+    ignore = _ignored_fields(record["_dir"])
+    overrides = [o for o in record.get("overrides") or [] if o.split("=", 1)[0].lstrip("+~") != HEAD_GROUP]
+    parts = {
+        f"{group}={choice}"
+        for group, choice in (record.get("choices") or {}).items()
+        if group != HEAD_GROUP and choice is not None and not _ignored(group.replace("/", "."), ignore)
+    }
+    changed = variant_from_overrides(overrides, None, ignore)
+    parts |= set() if changed == "default" else set(changed.split(","))
+    return ";".join(sorted(parts)), int(record.get("seed") or 0)
+
+
+def _ignored(key: str, patterns: list[str]) -> bool:
+    return any(key == p or key.startswith(p + ".") or fnmatch.fnmatchcase(key, p) for p in patterns)
 
 
 def read_predictions(path: Path) -> dict[str, tuple[int, float]]:

@@ -99,6 +99,11 @@ def test_esm2_embeddings_exclude_bos_eos_and_do_not_depend_on_batching(
     # Residue i is the model's output at token i + 1 (token 0 is BOS) of the unpadded sequence.
     enc.prepare()
     if backend == "transformers":
+        ids, mask = enc.tokenize([*PEPTIDES, "BZUOX"])
+        reference = enc._tokenizer([*PEPTIDES, "BZUOX"], padding=True, return_tensors="np")
+        assert np.array_equal(ids, reference["input_ids"]) and np.array_equal(
+            mask, reference["attention_mask"]
+        )
         tokens = enc._tokenizer(["KWKLFKKIGAVLKVL"], return_tensors="pt")
         with torch.inference_mode():
             direct = enc._model(**tokens).last_hidden_state[0].numpy()

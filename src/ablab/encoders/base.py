@@ -33,16 +33,25 @@ def residue_indices(sequence: str) -> np.ndarray:
     return _LOOKUP[np.frombuffer(sequence.encode("ascii", "replace"), dtype=np.uint8)]
 
 
-def length_sorted_batches(lengths: np.ndarray, max_tokens: int, overhead: int = 0) -> Iterator[np.ndarray]:
-    """Indices, longest first, grouped so that batch size x (longest length + overhead) <= max_tokens
-    (at least one sequence per batch): little padding, bounded memory."""
+def length_sorted_batches(
+    lengths: np.ndarray, max_tokens: int, overhead: int = 0, max_padding: float = 0.25
+) -> Iterator[np.ndarray]:
+    """Indices, longest first, in batches of size x (longest length + overhead) <= max_tokens (at least
+    one sequence each) whose members are all within `max_padding` of the longest: little padding, so
+    batching saves per-call overhead without adding work, and memory stays bounded."""
     order = np.argsort(-lengths, kind="stable")
     start = 0
     while start < len(order):
         width = int(lengths[order[start]]) + overhead
-        size = max(1, max_tokens // max(width, 1))
-        yield order[start : start + size]
-        start += size
+        end = start + 1
+        while (
+            end < len(order)
+            and (end - start + 1) * width <= max_tokens
+            and int(lengths[order[end]]) + overhead >= (1 - max_padding) * width
+        ):
+            end += 1
+        yield order[start:end]
+        start = end
 
 
 def masked_mean(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -93,7 +102,7 @@ class Encoder(ABC):
     #: tokens a model adds around each sequence (BOS/EOS), counted against the batch token budget
     token_overhead = 0
 
-    def __init__(self, name: str, embedding_dim: int, max_tokens: int = 8192, progress: bool = True) -> None:
+    def __init__(self, name: str, embedding_dim: int, max_tokens: int = 4096, progress: bool = True) -> None:
         require(embedding_dim > 0, "encoder.embedding_dim", embedding_dim, "must be > 0")
         require(max_tokens >= 1, "encoder.max_tokens", max_tokens, "must be >= 1 (tokens per batch)")
         self.name = name

@@ -88,7 +88,7 @@ class ESM2Encoder(Encoder):
         name: str = "esm2",
         device: str = "auto",
         precision: str = "auto",
-        max_tokens: int = 8192,
+        max_tokens: int = 4096,
         progress: bool = True,
     ) -> None:
         super().__init__(name, embedding_dim, max_tokens, progress)
@@ -160,15 +160,35 @@ class ESM2Encoder(Encoder):
             )
         self._model = model.to(device=device, dtype=dtype).eval()
         self._tokenizer = tokenizer
+        # ESM-2 tokens are single residues between <cls> and <eos>: a lookup table from the model's own
+        # vocab.txt tokenises a batch in microseconds (the Python tokenizer takes ~1 ms per sequence).
+        vocab = tokenizer.get_vocab()
+        self._lookup = np.full(256, tokenizer.unk_token_id, dtype=np.int64)
+        for token, index in vocab.items():
+            if len(token) == 1:
+                self._lookup[ord(token)] = index
+
+    def tokenize(self, sequences: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Padded (B, longest + 2) token ids and attention mask: <cls> residues <eos> <pad>..."""
+        tokenizer = self._tokenizer
+        ids = np.full((len(sequences), max(map(len, sequences)) + 2), tokenizer.pad_token_id, dtype=np.int64)
+        ids[:, 0] = tokenizer.cls_token_id
+        for row, sequence in zip(ids, sequences):
+            row[1 : 1 + len(sequence)] = self._lookup[
+                np.frombuffer(sequence.encode("ascii", "replace"), np.uint8)
+            ]
+            row[1 + len(sequence)] = tokenizer.eos_token_id
+        lengths = np.array([len(s) + 2 for s in sequences])
+        return ids, (np.arange(ids.shape[1])[None, :] < lengths[:, None]).astype(np.int64)
 
     def _embed_batch(self, sequences: list[str]) -> list[np.ndarray]:
         import torch
 
-        tokens = self._tokenizer(sequences, padding=True, return_tensors="pt")
+        ids, mask = self.tokenize(sequences)
         device = next(self._model.parameters()).device
         with torch.inference_mode():
             hidden = self._model(
-                input_ids=tokens["input_ids"].to(device), attention_mask=tokens["attention_mask"].to(device)
+                input_ids=torch.from_numpy(ids).to(device), attention_mask=torch.from_numpy(mask).to(device)
             ).last_hidden_state
             hidden = hidden.float().cpu().numpy()
         # Position 0 is BOS (<cls>); residues are 1..len, then EOS and padding.

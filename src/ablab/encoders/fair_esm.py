@@ -53,7 +53,7 @@ class FairESMEncoder(Encoder):
         name: str = "esm_fair",
         device: str = "auto",
         precision: str = "auto",
-        max_tokens: int = 8192,
+        max_tokens: int = 4096,
         progress: bool = True,
     ) -> None:
         super().__init__(name, embedding_dim, max_tokens, progress)
