@@ -168,7 +168,11 @@ def test_explanations_go_to_the_runs_wandb_run_when_it_logged_to_wandb(
     torch.save(checkpoint, run_dir / "checkpoints" / "best.ckpt")
     (run_dir / "wandb_run_id.txt").write_text("hybridtest-1\n")
     summary = explain_checkpoint(
-        run_dir / "checkpoints" / "best.ckpt", n_samples=1, shap_samples=10, nsamples=20
+        run_dir / "checkpoints" / "best.ckpt",
+        n_samples=1,
+        shap_samples=10,
+        nsamples=20,
+        shap_explainer="shap",
     )
     (wandb_run,) = (run_dir / "wandb").glob("offline-run-*-hybridtest-1")
     images = {

@@ -16,6 +16,8 @@ from typing import Any
 
 from ablab.errors import AblabError, ConfigError
 
+SHAP_EXPLAINERS = ("vectorised", "shap")
+
 
 def default_out_dir(ckpt_path: Path) -> Path:
     """`<run>/explain` for `<run>/checkpoints/<name>.ckpt`, else `explain/` beside the checkpoint."""
@@ -61,9 +63,11 @@ def explain_checkpoint(
     seed: int = 0,
     gradcam_block: int = -1,
     log_to_wandb: bool = True,
+    shap_explainer: str = "vectorised",
 ) -> dict[str, Any]:
     """Write every explanation of the checkpoint's model into `out_dir`; returns the summary that is
-    also written there as `summary.json` (rankings, Grad-CAM means, files)."""
+    also written there as `summary.json` (rankings, Grad-CAM means, files). `shap_explainer="shap"`
+    computes the SHAP values with shap's own GradientExplainer (same estimator, slower)."""
     from ablab.tasks.checkpoints import load_checkpoint
 
     for name, value in (
@@ -74,6 +78,10 @@ def explain_checkpoint(
     ):
         if value < 1:
             raise ConfigError(f"{name}={value} is invalid: must be >= 1")
+    if shap_explainer not in SHAP_EXPLAINERS:
+        raise ConfigError(
+            f"--shap-explainer={shap_explainer!r} is invalid: use {' or '.join(SHAP_EXPLAINERS)}"
+        )
     ckpt_path = Path(ckpt_path)
     checkpoint = load_checkpoint(ckpt_path)  # a wrong path fails here, before the heavy imports
 
@@ -84,7 +92,13 @@ def explain_checkpoint(
     from ablab.explain.attention_maps import attention_maps, plot_attention, step_labels
     from ablab.explain.figures import log_images, save_figure
     from ablab.explain.gradcam import gradcam, plot_gradcam
-    from ablab.explain.shap_values import plot_class_summary, plot_global_bar, plot_waterfall, shap_values
+    from ablab.explain.shap_values import (
+        plot_class_summary,
+        plot_global_bar,
+        plot_waterfall,
+        shap_values,
+        shap_values_reference,
+    )
     from ablab.tasks.classification import task_from_checkpoint
 
     task, config = task_from_checkpoint(ckpt_path, checkpoint)
@@ -112,7 +126,8 @@ def explain_checkpoint(
     test_x, test_y = standardised("test", shap_samples)
     images: dict[str, Path] = {}
 
-    result = shap_values(model, base_x, test_x, nsamples=nsamples, seed=seed)
+    explain = shap_values if shap_explainer == "vectorised" else shap_values_reference
+    result = explain(model, base_x, test_x, nsamples=nsamples, seed=seed)
     values = test_x.numpy()
     images["shap/global"] = save_figure(plot_global_bar(result, feature_names), out / "shap_global_bar.png")
     for k, name in enumerate(class_names):
@@ -190,6 +205,12 @@ def _parser() -> argparse.ArgumentParser:
         default=-1,
         help="CNN block for Grad-CAM, 0-based (default -1: the last; 0 gives the finest map)",
     )
+    parser.add_argument(
+        "--shap-explainer",
+        choices=SHAP_EXPLAINERS,
+        default="vectorised",
+        help="vectorised expected gradients (default) or shap's own GradientExplainer (same values, slower)",
+    )
     parser.add_argument("--no-wandb", action="store_true", help="do not send images to the run's W&B logger")
     return parser
 
@@ -211,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             args.gradcam_block,
             not args.no_wandb,
+            args.shap_explainer,
         )
     except AblabError as exc:
         print(f"error: {exc}", file=sys.stderr)
