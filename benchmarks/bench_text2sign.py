@@ -43,16 +43,16 @@ def _task(*overrides: str):
     return task
 
 
-def _train_step_s(task, repeat: int = 5) -> float:
+def _train_step_s(task, repeat: int = 5, batch: int = BATCH) -> float:
     """Median seconds of one optimiser step (forward, backward, update) on a fixed batch."""
     optimizer = task.optimizer_factory(task.trainable_parameters())
-    clips = torch.rand(BATCH, *task.model.clip_shape) * 2 - 1
-    captions = torch.arange(BATCH) % len(task.captions)
+    clips = torch.rand(batch, *task.model.clip_shape) * 2 - 1
+    captions = torch.arange(batch) % len(task.captions)
     task.train()
 
     def step() -> None:
         optimizer.zero_grad()
-        loss = task.denoising_loss(clips, captions, torch.rand(BATCH) < 0.1)
+        loss = task.denoising_loss(clips, captions, torch.rand(batch) < 0.1)
         loss.backward()
         optimizer.step()
 
@@ -63,14 +63,14 @@ def _train_step_s(task, repeat: int = 5) -> float:
 def sampling() -> list[Result]:
     task = _task("model/text_encoder=tiny")
     task.eval()
-    captions = torch.arange(4)
+    captions = torch.arange(2)
     ddim = median_time(lambda: task.sample(captions, steps=25, sampler="ddim"), repeat=3)
     started = time.perf_counter()
     task.sample(captions, steps=1000, sampler="ddpm")
     ddpm = time.perf_counter() - started
     return [
         Result(
-            "text2sign DDIM 25 steps vs DDPM 1000 steps (4 clips, guidance 3)",
+            "text2sign DDIM 25 steps vs DDPM 1000 steps (2 clips, guidance 3)",
             ddim,
             ddpm,
             "DDIM >= 20x faster",
@@ -94,7 +94,7 @@ def text_encoder() -> list[Result]:
 
 
 def denoisers() -> list[Result]:
-    spacetime = _train_step_s(_task("model/text_encoder=tiny"), repeat=3)
+    spacetime = _train_step_s(_task("model/text_encoder=tiny"), repeat=3, batch=4)
     unet3d = _train_step_s(
         _task(
             "model/text_encoder=tiny",
@@ -103,10 +103,11 @@ def denoisers() -> list[Result]:
             "model.denoiser.attention_levels=[1]",
         ),
         repeat=2,
+        batch=4,
     )
     return [
         Result(
-            f"text2sign train step, diffusers UNet3D vs space-time UNet (32/64 channels, batch {BATCH})",
+            "text2sign train step, diffusers UNet3D vs space-time UNet (32/64 channels, batch 4)",
             unet3d,
             spacetime,
             "reported (why the space-time UNet is the CPU default)",

@@ -233,3 +233,23 @@ def test_test_run_reports_quality_conditioning_and_cost_and_saves_a_caption_grid
 def test_bad_task_settings_name_the_field(kwargs, field) -> None:
     with pytest.raises(ConfigError, match=field):
         tiny_task(**kwargs)
+
+
+def test_the_ema_average_skips_frozen_weights_and_lerps_trained_ones() -> None:
+    from torch import nn
+    from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+    from ablab.callbacks.ema import TrainableAveragedModel
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    model[0].requires_grad_(False)
+    average = TrainableAveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.75), use_buffers=True)
+    average.update_parameters(model)  # the first update copies
+    frozen_before = model[0].weight.clone()
+    with torch.no_grad():
+        start = model[1].weight.clone()
+        model[1].weight.add_(4.0)
+        model[0].weight.add_(4.0)  # a frozen weight changed behind the optimiser's back is not tracked
+    average.update_parameters(model)
+    assert torch.allclose(average.module[1].weight, 0.75 * start + 0.25 * model[1].weight)
+    assert torch.equal(average.module[0].weight, frozen_before)

@@ -36,5 +36,5 @@ class ClipSamplingCost(SystemMetrics):
         for key in PER_CLIP:
             value = trainer.callback_metrics.get(f"test/{key}")
             if value is not None:
-                cost[f"cost/{key}"] = round(float(value), 4)
+                cost[f"cost/{key}"] = round(float(value), 6)
         return cost

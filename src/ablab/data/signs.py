@@ -413,7 +413,7 @@ class ProceduralSignsDataModule(SignClipsDataModule):
         frames: int = 8,
         height: int = 32,
         width: int = 32,
-        train_size: int = 1024,
+        train_size: int = 1536,
         val_size: int = 32,
         test_size: int = 64,
         jitter: float = 0.02,

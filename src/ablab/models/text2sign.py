@@ -170,7 +170,8 @@ class SpaceTimeUNet(nn.Module):
         self.context_mlp = nn.Sequential(
             nn.Linear(context_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
         )
-        self.conv_in = nn.Conv2d(in_channels * patch_size**2, widths[0], 3, padding=1)
+        # Two coordinate channels (CoordConv) let FiLM-conditioned features place things in the frame.
+        self.conv_in = nn.Conv2d(in_channels * patch_size**2 + 2, widths[0], 3, padding=1)
 
         def res(cin: int, cout: int) -> SpaceTimeResBlock:
             return SpaceTimeResBlock(cin, cout, emb_dim, groups, dropout)
@@ -236,7 +237,11 @@ class SpaceTimeUNet(nn.Module):
         femb = self.frame_embedding(torch.arange(frames, device=sample.device))
         emb = (temb[:, None, :] + femb[None]).reshape(b * frames, -1)
         x = sample.transpose(1, 2).reshape(b * frames, c, height, width)
-        h = self.conv_in(F.pixel_unshuffle(x, self.patch_size))
+        x = F.pixel_unshuffle(x, self.patch_size)
+        ys = torch.linspace(-1, 1, x.shape[-2], device=x.device)
+        xs = torch.linspace(-1, 1, x.shape[-1], device=x.device)
+        coords = torch.stack(torch.meshgrid(ys, xs, indexing="ij")).expand(x.shape[0], -1, -1, -1)
+        h = self.conv_in(torch.cat([x, coords], dim=1))
         hs = [h]
         for block in self.down:
             h = self._block(block, h, emb, context, frames)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +203,8 @@ class TextToSignTask(Task):
         from ablab.metrics_video import peak_memory
 
         started = time.perf_counter()
-        with peak_memory(self.device) if stage == "test" else _null_memory() as memory:
+        measure = peak_memory(self.device) if stage == "test" else nullcontext({"peak_gb": 0.0})
+        with measure as memory:
             fake = self.sample(caption_ids[:count], generator=torch.Generator().manual_seed(seed))
         if stage == "test":
             if self.device.type == "cuda":
@@ -297,16 +299,6 @@ class TextToSignTask(Task):
                     }
                 )
         return path
-
-
-class _null_memory:
-    """Stands in for `peak_memory` where memory is not measured (validation)."""
-
-    def __enter__(self) -> dict[str, float]:
-        return {"peak_gb": 0.0}
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def sample_grid(fake: torch.Tensor, real: torch.Tensor, captions: list[str], scale: int = 3) -> np.ndarray:
