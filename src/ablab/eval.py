@@ -32,6 +32,13 @@ def load_config(ckpt_path: Path) -> DictConfig:
     return OmegaConf.create(stored)
 
 
+def eval_dir(ckpt_path: Path) -> Path:
+    """Where a re-test writes its files (confusion matrix, report): `<run>/eval/`, never over the
+    original run's own outputs."""
+    parent = ckpt_path.resolve().parent
+    return (parent.parent if parent.name == "checkpoints" else parent) / "eval"
+
+
 def evaluate(
     ckpt_path: Path, overrides: list[str] | None = None, accelerator: str = "auto"
 ) -> dict[str, float]:
@@ -54,7 +61,7 @@ def evaluate(
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        default_root_dir=str(ckpt_path.parent),
+        default_root_dir=str(eval_dir(ckpt_path)),
     )
     trainer.test(task, datamodule=datamodule, ckpt_path=str(ckpt_path), verbose=False, weights_only=True)
     return _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("test/")})

@@ -136,8 +136,12 @@ def test_ablab_eval_retests_and_predicts_a_csv(trained, capsys) -> None:
 
     from ablab import eval as ablab_eval
 
+    run_dir = trained["ckpt"].parent.parent
+    own = {p: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
     metrics = ablab_eval.evaluate(trained["ckpt"])
     assert metrics["test/accuracy"] == pytest.approx(trained["record"]["metrics"]["test/accuracy"])
+    assert {p: p.stat().st_mtime_ns for p in own} == own  # the run's own files are untouched
+    assert list((run_dir / "eval").iterdir())  # the re-test's confusion matrix and report go here
     out = trained["tmp"] / "predictions.csv"
     assert ablab_eval.main([str(trained["ckpt"]), "--predict", str(trained["csv"]), "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == f"500 predictions in {out}"
