@@ -69,7 +69,8 @@ install_packages() {
 
 write_configs() {
     local cpus mem_mb host
-    cpus=$(nproc)
+    # nproc honours OMP_NUM_THREADS (tests set it to 1): count the CPUs this machine lets us use.
+    cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
     mem_mb=$(($(free -m | awk '/^Mem:/ {print $2}') * 9 / 10))
     host=$(hostname -s)
     mkdir -p "$STATE"/{etc,log,run,spool/ctld,spool/d}
@@ -175,7 +176,7 @@ start() {
     wait_for slurmctld "$STATE/log/slurmctld.log" scontrol ping
     alive "$STATE/run/slurmd.pid" || slurmd -N "$NODE"
     wait_for "slurmd (node $NODE idle)" "$STATE/log/slurmd.log" node_idle
-    log "up in $((SECONDS - t0)) s: partition $PARTITION, node $NODE ($(nproc) CPUs); SLURM_CONF=$SLURM_CONF"
+    log "up in $((SECONDS - t0)) s: partition $PARTITION, node $NODE ($(sinfo -h -n "$NODE" -o %c) CPUs); SLURM_CONF=$SLURM_CONF"
 }
 
 node_idle() { sinfo -h -n "$NODE" -o %t | grep -Eq '^(idle|mix|alloc)'; }

@@ -70,6 +70,30 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def cluster_state(cluster: dict[str, str]) -> str:
+    """The node and the queue with SLURM's reasons, for a failure message."""
+    env = slurm_env(cluster)
+    commands = (
+        ["sinfo", "-N", "-o", "%N %t %C %E"],
+        ["squeue", "-o", "%i %j %T %r %C %M"],
+        ["scontrol", "show", "node"],
+    )
+    return "\n".join(
+        subprocess.run(c, capture_output=True, text=True, env=env, timeout=30).stdout for c in commands
+    )
+
+
+def submit(args: list[str], cluster: dict[str, str]) -> subprocess.CompletedProcess:
+    """A sweep through SLURM under a timeout; when it runs out, say what the cluster was doing."""
+    try:
+        return run_cli(args, env=slurm_env(cluster), timeout=SUBMIT_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(
+            f"sweep still running after {SUBMIT_TIMEOUT_S} s; cluster:\n"
+            f"{cluster_state(cluster)}\nstdout:\n{exc.stdout}"
+        ) from exc
+
+
 def drain(cluster: dict[str, str], name: str, timeout: float = 30) -> None:
     """Wait until the jobs named `name` have left the queue (a job lingers a few seconds after its result
     is in); cancel those still there after `timeout` (a sweep that timed out leaves them running)."""
@@ -111,7 +135,7 @@ def study(slurm_cluster: dict[str, str], tmp_path_factory: pytest.TempPathFactor
     ]
     started = time.perf_counter()
     try:
-        proc = run_cli(args, env=slurm_env(slurm_cluster), timeout=SUBMIT_TIMEOUT_S)
+        proc = submit(args, slurm_cluster)
     finally:
         drain(slurm_cluster, "ablab-slurm_study")
     return {
@@ -159,7 +183,7 @@ def test_resubmitted_study_skips_completed_runs(study: dict, slurm_cluster: dict
     before = {str(r["_dir"]): r["finished_at"] for r in find_records(study["sweep_dir"])}
     started = time.perf_counter()
     try:
-        proc = run_cli(study["args"], env=slurm_env(slurm_cluster), timeout=SUBMIT_TIMEOUT_S)
+        proc = submit(study["args"], slurm_cluster)
     finally:
         drain(slurm_cluster, "ablab-slurm_study")
     assert "0 completed / 4 skipped / 0 failed" in proc.stderr
@@ -238,7 +262,7 @@ def test_job_over_time_limit_is_requeued_and_resumes(
         "hydra.launcher.max_num_timeout=5",
     ]
     started = time.perf_counter()
-    proc = run_cli(args, env=slurm_env(slurm_cluster), timeout=SUBMIT_TIMEOUT_S)
+    proc = submit(args, slurm_cluster)
     assert "1 completed / 0 skipped / 0 failed" in proc.stderr
 
     (record,) = find_records(sweep_dir)
@@ -275,7 +299,19 @@ def test_two_task_job_trains_ddp_on_lightnings_slurm_path(
         "hydra.launcher.tasks_per_node=2",
         "trainer.accelerator=cpu",
     ]
-    proc = run_cli(args, env=slurm_env(slurm_cluster), timeout=SUBMIT_TIMEOUT_S)
+    # The job needs the whole node: let the previous tests' jobs finish leaving it first.
+    env = slurm_env(slurm_cluster)
+    wait_for(
+        lambda: (
+            subprocess.run(
+                ["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, env=env, timeout=30
+            ).stdout.strip()
+            == "idle"
+        ),
+        60,
+        "an idle node",
+    )
+    proc = submit(args, slurm_cluster)
     assert "1 completed / 0 skipped / 0 failed" in proc.stderr
 
     (record,) = find_records(sweep_dir)
