@@ -189,6 +189,8 @@ def test_bad_data_settings_name_the_field(tmp_path: Path) -> None:
         PeptideDataModule(OneHotEncoder(), source="AMPvsAll")
     with pytest.raises(ConfigError, match=r"data\.path"):
         PeptideDataModule(OneHotEncoder(), source="csv")
+    with pytest.raises(ConfigError, match=r"data\.labels_path"):
+        PeptideDataModule(OneHotEncoder(), source="fasta", path="x.fasta")
     with pytest.raises(ConfigError, match=r"data\.split"):
         PeptideDataModule(OneHotEncoder(), split=(0.8, 0.3, 0.1))
     with pytest.raises(DataError, match="file not found"):

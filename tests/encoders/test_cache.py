@@ -119,3 +119,31 @@ def test_events_file_is_one_json_line_per_request(tmp_path: Path) -> None:
     lines = (tmp_path / EVENTS_FILE).read_text().splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["computed", "hit", "hit"]
     assert all(json.loads(line)["seconds"] >= 0 for line in lines)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS")) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmRSS from /proc")
+def test_reading_the_whole_map_keeps_resident_memory_bounded(tmp_path: Path) -> None:
+    from ablab.encoders.cache import _NpyRowWriter
+
+    n, length, dim = 300, 100, 640  # 38 MB of float16
+    writer = _NpyRowWriter(tmp_path / "embeddings.npy", (n, length, dim), np.float16)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        writer(i, rng.standard_normal((length, dim), dtype=np.float32))
+    writer.close()
+    np.save(tmp_path / "lengths.npy", np.full(n, length))
+    (tmp_path / "meta.json").write_text("{}")
+    growth = {}
+    for release in (4 << 20, 1 << 40):
+        store, before = EmbeddingStore(tmp_path, release_bytes=release), _rss_mb()
+        for start in range(0, n, 16):
+            store.rows(np.arange(start, min(n, start + 16)))
+        growth[release] = _rss_mb() - before
+        del store
+    assert growth[4 << 20] < 15, growth  # pages released every 4 MB read
+    assert growth[1 << 40] > 30, growth  # without releasing, the whole file stays mapped in

@@ -345,6 +345,12 @@ class PeptideDataModule(L.LightningDataModule):
             path,
             f"data.source={source} needs data.path",
         )
+        require(
+            source != "fasta" or bool(labels_path),
+            "data.labels_path",
+            labels_path,
+            "data.source=fasta needs a labels CSV (columns id,label)",
+        )
         require(max_len >= 1, "data.max_len", max_len, "must be >= 1")
         require(
             nonstandard in ("unknown", "reject"),

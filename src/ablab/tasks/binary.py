@@ -124,7 +124,8 @@ class BinaryTask(Task):
     def _log_epoch(self, stage: str) -> None:
         # Log computed values, then reset: logging the metric objects would let Lightning reset them
         # at its own time and mix epochs.
-        self.log_dict(self.metrics[_key(stage)].compute(), prog_bar=stage != "train")
+        values = {name: value.float() for name, value in self.metrics[_key(stage)].compute().items()}
+        self.log_dict(values, prog_bar=stage != "train")
         self.metrics[_key(stage)].reset()
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
