@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SWEEP ?= hnet
 ARGS ?=
-# The study folder a sweep writes to: logs/<study>, with <study> read from the sweep's own config.
-STUDY_DIR = $$($(BIN)/python train.py sweep=$(SWEEP) $(ARGS) --cfg job -p paths.log_dir | tail -1)/$$($(BIN)/python train.py sweep=$(SWEEP) $(ARGS) --cfg job -p study | tail -1)
+# The study folder a sweep writes to, <paths.log_dir>/<study>, read from the sweep's own config. Sweep-style
+# arguments (seed=1,2, glob(...), range(...)) are left out: a single-run --cfg would refuse them.
+STUDY_ARGS = $$(for a in $(ARGS); do case "$$a" in *,*|*'('*) ;; *) printf '%s ' "$$a";; esac; done)
+STUDY_DIR = $$($(BIN)/python train.py sweep=$(SWEEP) $(STUDY_ARGS) --cfg job -p paths.log_dir | tail -1)/$$($(BIN)/python train.py sweep=$(SWEEP) $(STUDY_ARGS) --cfg job -p study | tail -1)
 
 .PHONY: install test lint format train sweep report bench clean sync sweep-slurm
 
@@ -38,7 +40,10 @@ train: $(STAMP)
 # (the report shows them); the target fails if the sweep did.
 sweep: $(STAMP)
 	@status=0; $(BIN)/python train.py -m sweep=$(SWEEP) $(ARGS) || status=$$?; \
-	$(BIN)/ablab-report "$(STUDY_DIR)" || status=$$((status ? status : $$?)); exit $$status
+	dir="$(STUDY_DIR)"; \
+	if [ -d "$$dir" ]; then $(BIN)/ablab-report "$$dir" || status=$$((status ? status : $$?)); \
+	else echo "error: no study folder '$$dir' to report on" >&2; status=$$((status ? status : 1)); fi; \
+	exit $$status
 
 # The same study on SLURM, one job per run: `make sweep-slurm SWEEP=hnet PARTITION=gpu [ACCOUNT=lab]
 # [ARGS=...]`. Other cluster values come from conf/local/slurm.yaml or ARGS (docs/slurm.md).

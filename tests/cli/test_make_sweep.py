@@ -33,7 +33,7 @@ def test_make_sweep_runs_the_study_and_writes_the_report(tmp_path) -> None:
         assert (report / name).is_file(), name
     assert list(report.glob("*.png"))
     assert "no_attention" in (report / "comparison_table.md").read_text()
-    assert "2 completed" in proc.stderr
+    assert "4 completed / 0 skipped / 0 failed / 0 diverged" in proc.stderr
     assert all(
         json.loads((r["_dir"] / "results.json").read_text())["study"] == "hnet_ablation" for r in records
     )
