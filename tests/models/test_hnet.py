@@ -43,7 +43,7 @@ def test_outputs_have_the_association_shapes(attention: str, activation: str, ma
 @pytest.mark.parametrize("max_len", [2, 5, 10])
 def test_without_head_the_gru_outputs_the_matrix(max_len: int) -> None:
     model = build_model("ablation=hnet/no_fc", f"data.max_len={max_len}")
-    flat, rows, cols = model(torch.rand(4, max_len, max_len))
+    flat, rows, _ = model(torch.rand(4, max_len, max_len))
     assert flat.shape == (4, max_len * max_len) and rows.shape == (4, max_len)
     out, _ = model.gru(torch.rand(1, max_len, max_len))
     assert out.shape[-1] == max_len

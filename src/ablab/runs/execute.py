@@ -59,8 +59,11 @@ def _hydra_context() -> tuple[list[str], dict[str, Any], bool]:
     if not HydraConfig.initialized():
         return [], {}, False
     hydra = HydraConfig.get()
-    choices = {k: v for k, v in OmegaConf.to_container(hydra.runtime.choices).items()
-               if not k.startswith("hydra/") and k != "hydra"}
+    choices = {
+        k: v
+        for k, v in OmegaConf.to_container(hydra.runtime.choices).items()
+        if not k.startswith("hydra/") and k != "hydra"
+    }
     # Unresolved: an override such as `+token=${oc.env:HF_TOKEN}` must not record the token.
     overrides = OmegaConf.to_container(hydra.overrides.task, resolve=False)
     return list(overrides), choices, hydra.mode == RunMode.MULTIRUN
@@ -168,9 +171,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         outcome = fit_and_test(cfg, run_dir, resume_from)
         if not outcome.is_global_zero:
             return record
-        record.update(status="completed", metrics=outcome.metrics, cost=outcome.cost,
-                      params=outcome.params, epochs=outcome.epochs,
-                      best_checkpoint=outcome.best_checkpoint)
+        record.update(
+            status="completed",
+            metrics=outcome.metrics,
+            cost=outcome.cost,
+            params=outcome.params,
+            epochs=outcome.epochs,
+            best_checkpoint=outcome.best_checkpoint,
+        )
     except Exception as exc:
         user_error = find_user_error(exc)
         status = "diverged" if isinstance(user_error, RunDiverged) else "failed"
@@ -191,8 +199,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     record["wall_time_s"] = round(time.perf_counter() - started, 3)
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_json_atomic(results_path, redact(record))
-    append_event({"run_dir": str(run_dir), "outcome": record["status"],
-                  "reason": (record.get("error") or {}).get("message")})
+    append_event(
+        {
+            "run_dir": str(run_dir),
+            "outcome": record["status"],
+            "reason": (record.get("error") or {}).get("message"),
+        }
+    )
     if cancelled is not None:
         raise cancelled
     return record

@@ -126,7 +126,8 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
         cost=system.cost(trainer, task),
         params=count_parameters(task),
         epochs=epochs,
-        best_checkpoint=str(Path(best).relative_to(run_dir)) if best and Path(best).is_relative_to(run_dir)
+        best_checkpoint=str(Path(best).relative_to(run_dir))
+        if best and Path(best).is_relative_to(run_dir)
         else best,
         is_global_zero=trainer.is_global_zero,
     )
