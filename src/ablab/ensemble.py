@@ -170,8 +170,8 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
         values = []
         for metric in METRICS:
             numbers = [r[metric] for r in group]
-            sd = statistics.stdev(numbers) if len(numbers) > 1 else 0.0
-            values.append(f"{statistics.fmean(numbers):.3f} ± {sd:.3f}")
+            mean = f"{statistics.fmean(numbers):.3f}"
+            values.append(f"{mean} ± {statistics.stdev(numbers):.3f}" if len(numbers) > 1 else mean)
         bold = "**" if method.endswith("vote") else ""
         lines.append(f"| {label} | {bold}{method}{bold} | {len(group)} | " + " | ".join(values) + " |")
     return "\n".join(lines) + "\n"
