@@ -23,18 +23,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ablab.errors import ConfigError
+from ablab.errors import ConfigError, require
 
 
 class RandomVideoFeatures(nn.Module):
-    """A fixed, seeded, randomly initialised 3D CNN: clips in [0, 1] -> `num_features` pooled features.
-    Random conv features are a weak but offline stand-in for I3D; distances are comparable only
-    between runs that use the same extractor (name, seed, width)."""
+    """A fixed, seeded, randomly initialised 3D CNN (He-normal weights, so activations keep their
+    scale): clips in [0, 1] -> `num_features` features, each channel averaged over time in the four
+    quadrants of the frame (where things happen matters). Random conv features are a weak but offline
+    stand-in for I3D; distances are comparable only between runs with the same extractor (name, seed,
+    width)."""
 
     name = "random3d"
 
     def __init__(self, num_features: int = 32, seed: int = 0) -> None:
         super().__init__()
+        require(
+            num_features >= 4 and num_features % 4 == 0,
+            "task.fd_features",
+            num_features,
+            "must be a positive multiple of 4 (channels x 4 frame quadrants)",
+        )
         self.num_features = num_features
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -43,13 +51,17 @@ class RandomVideoFeatures(nn.Module):
                 nn.LeakyReLU(0.2),
                 nn.Conv3d(16, 32, (3, 4, 4), stride=(1, 2, 2), padding=(1, 1, 1)),
                 nn.LeakyReLU(0.2),
-                nn.Conv3d(32, num_features, (3, 3, 3), padding=1),
+                nn.Conv3d(32, num_features // 4, (3, 3, 3), padding=1),
             )
+            for layer in self.net:
+                if isinstance(layer, nn.Conv3d):
+                    nn.init.kaiming_normal_(layer.weight, a=0.2)
+                    nn.init.zeros_(layer.bias)
         self.requires_grad_(False)
         self.eval()
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.net(clips * 2 - 1).mean(dim=(2, 3, 4))
+        return F.adaptive_avg_pool3d(self.net(clips * 2 - 1), (1, 2, 2)).flatten(1)
 
 
 class I3DFeatures(nn.Module):

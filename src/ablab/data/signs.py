@@ -41,7 +41,7 @@ HEAD = (0.62, 0.56, 0.5)
 RIGHT = (1.0, 0.3, 0.2)
 LEFT = (0.2, 0.5, 1.0)
 REST = {"right": (0.3, 0.8), "left": (0.7, 0.8)}
-SHAPES = {"open": (0.075, 0.075), "fist": (0.055, 0.055), "flat": (0.04, 0.095)}
+SHAPES = {"open": (0.095, 0.095), "fist": (0.075, 0.075), "flat": (0.055, 0.12)}
 
 Path2D = Callable[[float], tuple[float, float]]
 
@@ -468,7 +468,7 @@ class ProceduralSignsDataModule(SignClipsDataModule):
                 "width": self.width,
                 "jitter": self.jitter,
                 "seed": split_seed,
-                "version": 1,
+                "version": 2,
             }
             path = self.cache_dir / f"{split}-{cache_key(params)}.npz"
             data = cached_arrays(
