@@ -27,6 +27,9 @@ COSTS: tuple[tuple[str, str, str], ...] = (
     ("cost/peak_mem_gb", "peak_mem_gb", "Memory (GB)"),
     ("cost/params_m", "params_m", "Params (M)"),
     ("cost/infer_ms", "infer_ms", "Inference (ms)"),
+    # Generative families sample per clip: time and extra memory per generated item.
+    ("cost/infer_ms_per_clip", "infer_ms_per_clip", "Inference per clip (ms)"),
+    ("cost/infer_mem_gb_per_clip", "infer_mem_gb_per_clip", "Inference memory per clip (GB)"),
 )
 BASELINE_NAMES = ("baseline", "default")
 MIN_SEEDS = 3

@@ -15,6 +15,8 @@ COST_DELTA_LABELS = {
     "peak_mem_gb": "Memory Δ",
     "params_m": "Params Δ",
     "infer_ms": "Inference Δ",
+    "infer_ms_per_clip": "Inference/clip Δ",
+    "infer_mem_gb_per_clip": "Inference mem/clip Δ",
 }
 
 
@@ -35,6 +37,11 @@ def _pct(value: float) -> str:
 def direction(comparison: StudyComparison) -> str:
     """`higher is better` or `lower is better`, from the study's metric mode."""
     return "higher is better" if comparison.mode == "max" else "lower is better"
+
+
+def _recorded_costs(comparison: StudyComparison) -> list[tuple[str, str, str]]:
+    """The cost columns some run of the study recorded (per-clip costs exist only for generators)."""
+    return [cost for cost in COSTS if comparison.table[cost[1]].notna().any()]
 
 
 def formatted_table(comparison: StudyComparison) -> pd.DataFrame:
@@ -60,7 +67,7 @@ def formatted_table(comparison: StudyComparison) -> pd.DataFrame:
             "p": _p(r.p_value) + (f" ({r.test})" if r.test and not math.isnan(r.p_value) else ""),
             "p (Holm)": _p(r.p_holm),
         }
-        for _, column, label in COSTS:
+        for _, column, label in _recorded_costs(comparison):
             row[label] = _fmt(getattr(r, column), ".4g")
             row[COST_DELTA_LABELS[column]] = (
                 DASH if r.is_baseline else _pct(getattr(r, f"{column}_delta_pct"))
@@ -157,7 +164,7 @@ def rich_table(comparison: StudyComparison):
         ci_column,
         "Quality Δ",
         "p (Holm)",
-        *COST_DELTA_LABELS.values(),
+        *(COST_DELTA_LABELS[column] for _, column, _ in _recorded_costs(comparison)),
         "Notes",
     ]
     table = Table(
@@ -170,6 +177,8 @@ def rich_table(comparison: StudyComparison):
         "Train time Δ": "Train Δ",
         "Memory Δ": "Mem Δ",
         "Inference Δ": "Infer Δ",
+        "Inference/clip Δ": "Infer/clip Δ",
+        "Inference mem/clip Δ": "Infer mem/clip Δ",
     }
     for column in columns:
         table.add_column(
