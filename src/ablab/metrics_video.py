@@ -162,10 +162,23 @@ def lpips_metric() -> tuple[nn.Module | None, str]:
     return LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True), "LPIPS (AlexNet)"
 
 
+def _release_free_heap() -> None:
+    """Return the C heap's free pages to the system where the C library can (glibc); else nothing."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 @contextmanager
 def peak_memory(device: torch.device, interval_s: float = 0.002) -> Iterator[dict[str, float]]:
     """Peak extra memory (GB) used inside the block: the CUDA allocator's peak above the start on GPU
-    (this resets CUDA peak statistics), else the peak process RSS above the start, polled."""
+    (this resets CUDA peak statistics), else the peak process RSS above the start, polled. On CPU the
+    heap first gives its free pages back to the system (glibc `malloc_trim`): after training, freed
+    activations would otherwise be reused without the RSS moving, and sampling would look free."""
     result = {"peak_gb": 0.0}
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -177,6 +190,7 @@ def peak_memory(device: torch.device, interval_s: float = 0.002) -> Iterator[dic
         return
     import psutil
 
+    _release_free_heap()
     process = psutil.Process()
     start = process.memory_info().rss
     peak = [start]
