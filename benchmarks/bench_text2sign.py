@@ -45,7 +45,7 @@ def _task(*overrides: str):
 
 def _train_step_s(task, repeat: int = 5, batch: int = BATCH) -> float:
     """Median seconds of one optimiser step (forward, backward, update) on a fixed batch."""
-    optimizer = task.optimizer_factory(task.trainable_parameters())
+    optimizer = task.optimizer_factory(task.optimizer_groups())
     clips = torch.rand(batch, *task.model.clip_shape) * 2 - 1
     captions = torch.arange(batch) % len(task.captions)
     task.train()

@@ -142,6 +142,21 @@ def test_a_finetuned_text_encoder_is_trained_and_runs_every_step(tmp_path: Path)
     assert {id(p) for p in encoder.model.encoder.parameters()} <= state
 
 
+def test_a_finetuned_text_encoder_can_train_at_its_own_learning_rate(tmp_path: Path) -> None:
+    task = tiny_task(freeze=False, lr=1e-2, text_encoder_lr=1e-4)
+    fit = trainer(tmp_path, [], limit_train_batches=2, limit_val_batches=0)
+    fit.fit(task, datamodule=tiny_data(tmp_path))
+    groups = fit.optimizers[0].param_groups
+    encoder = {id(p) for p in task.model.text_encoder.parameters()}
+    assert [g["lr"] for g in groups] == [1e-2, 1e-4]
+    assert {id(p) for p in groups[1]["params"]} == encoder
+    assert not {id(p) for p in groups[0]["params"]} & encoder
+    # Frozen, the setting changes nothing: the trainable parameters, no encoder weights among them.
+    frozen = tiny_task(freeze=True, text_encoder_lr=1e-4)
+    assert frozen.optimizer_groups() == frozen.trainable_parameters()
+    assert not {id(p) for p in frozen.optimizer_groups()} & {id(p) for p in frozen.model.text_encoder.parameters()}
+
+
 class WeightsInUse(L.Callback):
     """Records the denoiser's weights at the start of the first test batch, where sampling happens."""
 
@@ -233,6 +248,7 @@ def test_test_run_reports_quality_conditioning_and_cost_and_saves_a_caption_grid
         (dict(sampler="euler"), "task.sampler"),
         (dict(sample_steps=5000), "task.sample_steps"),
         (dict(val_clips=1), "task.val_clips"),
+        (dict(freeze=False, text_encoder_lr=0.0), "task.text_encoder_lr"),
     ],
 )
 def test_bad_task_settings_name_the_field(kwargs, field) -> None:

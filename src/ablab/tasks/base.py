@@ -30,8 +30,13 @@ class Task(L.LightningModule):
         """What the optimiser updates; frozen parts get neither gradients nor optimiser state."""
         return [p for p in self.parameters() if p.requires_grad]
 
+    def optimizer_groups(self) -> list[nn.Parameter] | list[dict[str, Any]]:
+        """What the optimiser is built from: the trainable parameters, or parameter groups where a
+        part trains at its own learning rate."""
+        return self.trainable_parameters()
+
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.trainable_parameters())
+        optimizer = self.optimizer_factory(self.optimizer_groups())
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)

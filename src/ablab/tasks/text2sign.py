@@ -43,6 +43,7 @@ class TextToSignTask(Task):
         noise_scheduler: Any,
         scheduler: Callable[..., Any] | None = None,
         freeze_text_encoder: bool = True,
+        text_encoder_lr: float | None = None,
         caption_dropout: float = 0.1,
         guidance_scale: float = 3.0,
         sampler: str = "ddim",
@@ -56,6 +57,12 @@ class TextToSignTask(Task):
         fps: int = 4,
     ) -> None:
         super().__init__(model, optimizer, scheduler)
+        require(
+            text_encoder_lr is None or text_encoder_lr > 0,
+            "task.text_encoder_lr",
+            text_encoder_lr,
+            "must be > 0, or null for the optimiser's learning rate",
+        )
         require(0.0 <= caption_dropout < 1.0, "task.caption_dropout", caption_dropout, "must be in [0, 1)")
         require(
             guidance_scale >= 0.0, "task.guidance_scale", guidance_scale, "must be >= 0 (1 = no guidance)"
@@ -76,6 +83,7 @@ class TextToSignTask(Task):
         require(val_clips >= 2, "task.val_clips", val_clips, "must be >= 2 (retrieval needs several clips)")
         self.noise_scheduler = noise_scheduler
         self.freeze_text_encoder = freeze_text_encoder
+        self.text_encoder_lr = text_encoder_lr
         self.caption_dropout = caption_dropout
         self.guidance_scale = guidance_scale
         self.sampler = sampler
@@ -93,6 +101,18 @@ class TextToSignTask(Task):
         self._cache: torch.Tensor | None = None
         self._outputs: dict[str, list[torch.Tensor]] = {}
         self._sampling = {"seconds": 0.0, "clips": 0, "peak_gb": 0.0}
+
+    def optimizer_groups(self) -> list[nn.Parameter] | list[dict[str, Any]]:
+        """A finetuned text encoder with `text_encoder_lr` gets its own parameter group: a pretrained
+        transformer wants a much smaller step than a denoiser trained from scratch."""
+        trainable = self.trainable_parameters()
+        if self.freeze_text_encoder or self.text_encoder_lr is None:
+            return trainable
+        encoder = {id(p) for p in self.model.text_encoder.parameters()}
+        return [
+            {"params": [p for p in trainable if id(p) not in encoder]},
+            {"params": [p for p in trainable if id(p) in encoder], "lr": self.text_encoder_lr},
+        ]
 
     # ---- captions -------------------------------------------------------------------------------
     def set_captions(self, captions: list[str]) -> None:
