@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-import lightning as L
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
+from ablab.data.base import SplitDataModule
 from ablab.data.cache import cache_key, cached_arrays
 from ablab.errors import require
 
@@ -88,7 +88,7 @@ def generate(max_len: int, per_case: int, resolutions: list[int], seed: int) -> 
     return {"dist": np.stack(dists)[order], "target": np.stack(targets)[order]}
 
 
-class HNetDataModule(L.LightningDataModule):
+class HNetDataModule(SplitDataModule):
     """Train/val/test sets generated from the data seed (fixed across a study), cached on disk."""
 
     def __init__(
@@ -155,20 +155,5 @@ class HNetDataModule(L.LightningDataModule):
         # weights of the original weighted F1.
         self.cell_weights = self.splits["train"].tensors[1].mean(dim=0)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.splits[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+    def dataset(self, split: str) -> TensorDataset:
+        return self.splits[split]

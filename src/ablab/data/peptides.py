@@ -19,11 +19,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
+from ablab.data.base import SplitDataModule
 from ablab.encoders.base import UNKNOWN, Encoder
 from ablab.encoders.cache import EmbeddingCache, EmbeddingStore
 from ablab.errors import ConfigError, DataError, require
@@ -316,7 +316,7 @@ class LengthBucketSampler(Sampler[list[int]]):
         return full * -(-self.bucket // self.batch_size) + -(-rest // self.batch_size)
 
 
-class PeptideDataModule(L.LightningDataModule):
+class PeptideDataModule(SplitDataModule):
     """Validated peptides, stratified train/val/test split by `seed`, embeddings from the cache."""
 
     def __init__(
@@ -495,12 +495,3 @@ class PeptideDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             collate_fn=_identity_collate,
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
+from ablab.data.base import SplitDataModule
 from ablab.data.cache import cache_key, cached_arrays
 from ablab.errors import DataError, require
 
@@ -342,7 +342,7 @@ def read_captions_csv(
     return arrays
 
 
-class SignClipsDataModule(L.LightningDataModule):
+class SignClipsDataModule(SplitDataModule):
     """Clips (uint8 (C, F, H, W)) with caption indices into `self.captions`, per split."""
 
     def __init__(
@@ -381,23 +381,8 @@ class SignClipsDataModule(L.LightningDataModule):
                 torch.from_numpy(arrays[f"{split}_video"]), torch.from_numpy(arrays[f"{split}_caption"])
             )
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.splits[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+    def dataset(self, split: str) -> TensorDataset:
+        return self.splits[split]
 
 
 class ProceduralSignsDataModule(SignClipsDataModule):

@@ -12,11 +12,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
+from ablab.data.base import SplitDataModule
 from ablab.errors import ConfigError, DataError, require
 
 BUNDLED = ("wine", "breast_cancer", "digits")
@@ -230,7 +230,7 @@ def split_indices(
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
-class TabularDataModule(L.LightningDataModule):
+class TabularDataModule(SplitDataModule):
     """Reads and checks the table at construction (errors surface before the model is built), splits
     it by the data seed (fixed across a study) and fits the scaler on the training rows. The declared
     `num_features` / `num_classes` (which the model is built from) are checked against the table; a CSV
@@ -307,22 +307,6 @@ class TabularDataModule(L.LightningDataModule):
         rows = self.indices[split]
         return self.table.features[rows], self.table.labels[rows]
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def dataset(self, split: str) -> TensorDataset:
         features, labels = self.arrays(split)
-        data = TensorDataset(torch.from_numpy(features), torch.from_numpy(labels))
-        return DataLoader(
-            data,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return TensorDataset(torch.from_numpy(features), torch.from_numpy(labels))

@@ -1,4 +1,5 @@
-"""What every task shares: optimiser and scheduler from config, parameter counting."""
+"""What every task shares: optimiser and scheduler from config, parameter counting; and for tasks whose
+steps differ only by stage, one `_step(batch, stage)` and one `_log_epoch(stage)`."""
 
 from __future__ import annotations
 
@@ -44,6 +45,35 @@ class Task(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
         }
+
+
+class StagedTask(Task):
+    """Routes Lightning's train/val/test steps to `_step(batch, stage)` and each epoch's end to
+    `_log_epoch(stage)`. Subclasses that do more at the end of test call `super().on_test_epoch_end()`."""
+
+    def _step(self, batch: Any, stage: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _log_epoch(self, stage: str) -> None:
+        raise NotImplementedError
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -27,7 +27,7 @@ from torchmetrics.classification import (
 )
 
 from ablab.errors import require
-from ablab.tasks.base import Task
+from ablab.tasks.base import StagedTask
 
 STAGES = ("train", "val", "test")
 PREDICTIONS_FILE = "predictions_test.csv"
@@ -83,7 +83,7 @@ def write_predictions(path: Path, ids: list[str], labels: list[int], probabiliti
         raise
 
 
-class BinaryTask(Task):
+class BinaryTask(StagedTask):
     """Heads map a batch's embeddings and mask to logits; logs `<stage>/loss` and `<stage>/<metric>`."""
 
     def __init__(
@@ -128,26 +128,11 @@ class BinaryTask(Task):
         self.log_dict(values, prog_bar=stage != "train")
         self.metrics[_key(stage)].reset()
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
-
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
     def on_test_epoch_start(self) -> None:
         self._test_outputs = []
 
     def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
+        super().on_test_epoch_end()
         self._save_predictions()
 
     def _save_predictions(self) -> None:

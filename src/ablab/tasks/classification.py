@@ -26,7 +26,7 @@ from torchmetrics.classification import (
 )
 
 from ablab.errors import ConfigError, require
-from ablab.tasks.base import Task
+from ablab.tasks.base import StagedTask
 from ablab.tasks.checkpoints import load_checkpoint
 
 STAGES = ("train", "val", "test")
@@ -79,7 +79,7 @@ def step_lr(
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, max_epochs // steps), gamma=gamma)
 
 
-class ClassificationTask(Task):
+class ClassificationTask(StagedTask):
     """Cross-entropy on (B, K) logits; logs `<stage>/loss`, `accuracy`, `f1_macro`, and per class
     `precision_<class>`, `recall_<class>` (val and test)."""
 
@@ -184,26 +184,11 @@ class ClassificationTask(Task):
         self.log_dict(logged, prog_bar=False)
         self.metrics[_key(stage)].reset()
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
-
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
     def on_test_epoch_start(self) -> None:
         self.confusion.reset()
 
     def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
+        super().on_test_epoch_end()
         matrix = self.confusion.compute().cpu().numpy()
         self.confusion.reset()
         if self.trainer.is_global_zero:

@@ -13,7 +13,7 @@ from torchmetrics.classification import BinaryAccuracy, BinaryF1Score, BinaryPre
 
 from ablab.errors import require
 from ablab.metrics import SampleWeightedF1
-from ablab.tasks.base import Task
+from ablab.tasks.base import StagedTask
 
 STAGES = ("train", "val", "test")
 
@@ -23,7 +23,7 @@ def _key(stage: str) -> str:
     return f"{stage}_"
 
 
-class HNetTask(Task):
+class HNetTask(StagedTask):
     """Loss: BCE(matrix) + BCE(row-max, row sums of A) + BCE(column-max, column sums of A), weighted."""
 
     def __init__(
@@ -98,21 +98,3 @@ class HNetTask(Task):
         self.log_dict(values, prog_bar=stage != "train", sync_dist=False)
         self.metrics[_key(stage)].reset()
         self.weighted_f1[_key(stage)].reset()
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
-
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
