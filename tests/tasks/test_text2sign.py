@@ -154,7 +154,9 @@ def test_a_finetuned_text_encoder_can_train_at_its_own_learning_rate(tmp_path: P
     # Frozen, the setting changes nothing: the trainable parameters, no encoder weights among them.
     frozen = tiny_task(freeze=True, text_encoder_lr=1e-4)
     assert frozen.optimizer_groups() == frozen.trainable_parameters()
-    assert not {id(p) for p in frozen.optimizer_groups()} & {id(p) for p in frozen.model.text_encoder.parameters()}
+    assert not {id(p) for p in frozen.optimizer_groups()} & {
+        id(p) for p in frozen.model.text_encoder.parameters()
+    }
 
 
 class WeightsInUse(L.Callback):
