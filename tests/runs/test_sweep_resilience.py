@@ -145,6 +145,29 @@ def test_force_rerun_keeps_the_earlier_outputs(tmp_path) -> None:
     assert len(list((record["_dir"] / "previous").rglob("best.ckpt"))) == 1
 
 
+def test_a_run_another_process_is_running_is_left_alone(tmp_path) -> None:
+    # An orphaned worker of a killed sweep, or the same study started twice: the second process must
+    # not set aside, resume or overwrite what the first is writing.
+    from filelock import FileLock
+
+    args = ["-m", *TINY_CSV, *_paths(tmp_path)]
+    run_cli(args)
+    (record,) = find_records(tmp_path / "logs")
+    # Hydra itself rewrites `.hydra/` and appends to the log before any job code runs; the rest is ours.
+    before = {
+        p: p.read_bytes()
+        for p in record["_dir"].rglob("*")
+        if p.is_file() and p.suffix != ".log" and ".hydra" not in p.parts
+    }
+    with FileLock(record["_dir"] / ".run.lock"):
+        sweep = run_cli([*args, "force_rerun=true"], check=False)
+    assert sweep.returncode == 1 and "0 completed / 0 skipped / 1 failed / 0 diverged" in sweep.stderr
+    assert "Busy: another process is running" in sweep.stderr
+    assert not (record["_dir"] / "previous").exists()
+    for path, content in before.items():
+        assert path.read_bytes() == content, path
+
+
 def test_record_writes_are_atomic(tmp_path) -> None:
     path = tmp_path / "results.json"
     write_json_atomic(path, {"a": 1})

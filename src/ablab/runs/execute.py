@@ -32,6 +32,7 @@ from ablab.runs.records import (
 from ablab.secrets import redact
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+LOCK_FILE = ".run.lock"
 # Where srun tasks, torchrun and Lightning's subprocess launcher put a process's rank (Lightning's order).
 _RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
@@ -137,11 +138,43 @@ def _follow(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return {"status": "completed", "metrics": {}}
 
 
+def _claim(run_dir: Path) -> Any | None:
+    """An exclusive lock on the run folder for this process's lifetime, or None when another process
+    holds it (a sweep still running, or an orphaned worker of a killed one): two processes resuming
+    the same run would write over each other's checkpoints. The OS drops the lock when its holder
+    dies, even by SIGKILL, so a crash never leaves a run locked."""
+    from filelock import FileLock, Timeout
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(run_dir / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    return lock
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Execute (or skip) the run described by `cfg`; return its record."""
     run_dir = Path(cfg.paths.output_dir)
     if global_rank() != 0:
         return _follow(cfg, run_dir)
+    lock = _claim(run_dir)
+    if lock is None:
+        message = (
+            f"Busy: another process is running {run_dir} now (it holds {run_dir / LOCK_FILE}); nothing "
+            "was changed. Wait for it to finish or stop it, then run again"
+        )
+        print(f"error: {message}", file=sys.stderr)
+        append_event({"run_dir": str(run_dir), "outcome": "failed", "reason": message})
+        return {"status": "busy", "metrics": {}, "error": {"message": message}}
+    try:
+        return _run_claimed(cfg, run_dir)
+    finally:
+        lock.release()
+
+
+def _run_claimed(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     results_path = run_dir / RESULTS_FILE
     earlier = previous_record(run_dir)
     if earlier and earlier["status"] == "completed" and not cfg.force_rerun:
