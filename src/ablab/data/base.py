@@ -14,7 +14,7 @@ class SplitDataModule(L.LightningDataModule):
     num_workers: int
 
     def dataset(self, split: str) -> Dataset:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define dataset(split) or its own _loader")
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(

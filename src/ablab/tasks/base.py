@@ -52,10 +52,10 @@ class StagedTask(Task):
     `_log_epoch(stage)`. Subclasses that do more at the end of test call `super().on_test_epoch_end()`."""
 
     def _step(self, batch: Any, stage: str) -> torch.Tensor:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define _step(batch, stage) -> loss")
 
     def _log_epoch(self, stage: str) -> None:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define _log_epoch(stage)")
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
