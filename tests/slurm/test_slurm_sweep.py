@@ -276,7 +276,13 @@ def test_job_over_time_limit_is_requeued_and_resumes(
     assert logged == set(range(25))
     job_id = next(e["job_id"] for e in journal_events(sweep_dir) if e["outcome"] == "started")
     drain(slurm_cluster, "ablab-slurm_timeout")
-    attempts = [row[0] for row in sacct(slurm_cluster, "-D", "-j", job_id, "-o", "State")]
+    # slurmdbd records the end of the last attempt asynchronously: wait until it has.
+    deadline = time.monotonic() + 60
+    while True:
+        attempts = [row[0] for row in sacct(slurm_cluster, "-D", "-j", job_id, "-o", "State")]
+        if attempts[-1] not in ("RUNNING", "PENDING", "COMPLETING") or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert attempts[0] == "REQUEUED" and attempts[-1] == "COMPLETED", attempts
     print(f"time limit -> requeue -> resume: {time.perf_counter() - started:.1f} s, attempts {attempts}")
 
