@@ -116,9 +116,24 @@ def _run_folder(*, _root_: DictConfig) -> str:
     return f"seed{seed}-{config_hash(_root_)}" if seed is not None else config_hash(_root_)
 
 
+def launch_dir() -> str:
+    """The folder the command was started in. `${hydra:runtime.cwd}` says the same inside a job, but
+    cannot be resolved where the sweeper computes `hydra.sweep.dir` (HydraConfig is not set there yet),
+    which made every multirun without an explicit `paths.log_dir` fail before its first job."""
+    import os
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.cwd)
+    return os.getcwd()
+
+
 def register_resolvers() -> None:
-    """Make `${ablab.variant:}`, `${ablab.run_folder:}` and `${ablab.run_hash:}` available; idempotent."""
+    """Make `${ablab.variant:}`, `${ablab.run_folder:}`, `${ablab.run_hash:}` and `${ablab.launch_dir:}`
+    available; idempotent."""
     for name, fn in (
+        ("ablab.launch_dir", launch_dir),
         ("ablab.variant", _hydra_variant),
         ("ablab.run_folder", _run_folder),
         ("ablab.run_hash", lambda *, _root_: config_hash(_root_)),
