@@ -36,13 +36,15 @@ format: $(STAMP)
 train: $(STAMP)
 	$(BIN)/python train.py $(ARGS)
 
-# Runs the study `conf/sweep/$(SWEEP).yaml`, then reports on it even when some runs failed
-# (the report shows them); the target fails if the sweep did.
+# Runs the study `conf/sweep/$(SWEEP).yaml`, then reports on the folder that sweep wrote (the sweep names
+# it in ABLAB_SWEEP_RESULT once it has run), even when some runs failed: the report shows them. A sweep
+# that stopped before running (a bad override, say) gets no report. The target fails if the sweep did.
 sweep: $(STAMP)
-	@status=0; $(BIN)/python train.py -m sweep=$(SWEEP) $(ARGS) || status=$$?; \
-	dir="$(STUDY_DIR)"; \
-	if [ -d "$$dir" ]; then $(BIN)/ablab-report "$$dir" || status=$$((status ? status : $$?)); \
-	else echo "error: no study folder '$$dir' to report on" >&2; status=$$((status ? status : 1)); fi; \
+	@result=$$(mktemp); status=0; \
+	ABLAB_SWEEP_RESULT=$$result $(BIN)/python train.py -m sweep=$(SWEEP) $(ARGS) || status=$$?; \
+	dir=$$(cat $$result); rm -f $$result; \
+	if [ -z "$$dir" ]; then echo "error: the sweep stopped before it ran (see above): no report" >&2; exit $$((status ? status : 1)); fi; \
+	$(BIN)/ablab-report "$$dir" || status=$$((status ? status : $$?)); \
 	exit $$status
 
 # The same study on SLURM, one job per run: `make sweep-slurm SWEEP=hnet PARTITION=gpu [ACCOUNT=lab]
@@ -50,10 +52,13 @@ sweep: $(STAMP)
 PARTITION ?=
 ACCOUNT ?=
 sweep-slurm: $(STAMP)
-	@status=0; $(BIN)/python train.py -m sweep=$(SWEEP) hydra/launcher=slurm \
+	@result=$$(mktemp); status=0; \
+	ABLAB_SWEEP_RESULT=$$result $(BIN)/python train.py -m sweep=$(SWEEP) hydra/launcher=slurm \
 		$(if $(PARTITION),hydra.launcher.partition=$(PARTITION)) $(if $(ACCOUNT),hydra.launcher.account=$(ACCOUNT)) \
 		$(ARGS) || status=$$?; \
-	$(BIN)/ablab-report "$(STUDY_DIR)" || status=$$((status ? status : $$?)); exit $$status
+	dir=$$(cat $$result); rm -f $$result; \
+	if [ -z "$$dir" ]; then echo "error: the sweep stopped before it ran (see above): no report" >&2; exit $$((status ? status : 1)); fi; \
+	$(BIN)/ablab-report "$$dir" || status=$$((status ? status : $$?)); exit $$status
 
 # Reports on REPORT_DIR if given, else on the study of SWEEP.
 report: $(STAMP)

@@ -35,8 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--baseline",
         default=None,
-        help="variant to compare against (default: 'baseline', else 'default', else the "
-        "first variant alphabetically)",
+        help="variant to compare against (default: the baseline the sweep declared in <study>/study.json "
+        "(a plain multirun's default value, else its first value typed), else 'baseline', else 'default', "
+        "else the first variant alphabetically; never one without a completed run)",
     )
     parser.add_argument(
         "--metric",

@@ -14,28 +14,33 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 register_resolvers()
 
 
-def _print_config(cfg: DictConfig) -> None:
-    from ablab.runs.config_tree import print_config_tree
-
-    print_config_tree(cfg)
-
-
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Run (or skip) one job; return the optimised metric for Hydra sweepers such as Optuna."""
     from ablab.errors import AblabError
     from ablab.runs.execute import _hydra_context, run
 
-    if cfg.get("print_config"):
-        _print_config(cfg)
     record = run(cfg)
     _, _, multirun = _hydra_context()
-    if record["status"] != "completed" and not multirun:
-        message = (record.get("error") or {}).get("message", record["status"])
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2 if message.split(":")[0] in {c.__name__ for c in _user_errors(AblabError)} else 1)
+    if not multirun:
+        _say_how_it_ended(cfg, record, _user_errors(AblabError))
     value = record["metrics"].get(f"val/{cfg.metric.name}")
     return float(value) if value is not None else None
+
+
+def _say_how_it_ended(cfg: DictConfig, record: dict, user_errors: list[type]) -> None:
+    """A single run's last line: its test metric and folder, or its one error line and exit code."""
+    from ablab.runs.watch import display_path
+
+    if record["status"] != "completed":
+        message = (record.get("error") or {}).get("message", record["status"])
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2 if message.split(":")[0] in {c.__name__ for c in user_errors} else 1)
+    key = f"test/{cfg.metric.name}"
+    value = record["metrics"].get(key)
+    shown = f"{value:.4g}" if isinstance(value, int | float) else "n/a"
+    earlier = "skipped (completed earlier): " if record.get("skipped") else ""
+    print(f"{earlier}{key} = {shown} · results in {display_path(cfg.paths.output_dir)}", file=sys.stderr)
 
 
 def _user_errors(base: type) -> list[type]:

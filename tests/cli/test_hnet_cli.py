@@ -66,7 +66,7 @@ def test_rerunning_a_completed_run_skips_it(attention_sweep) -> None:
     checkpoint = records[0]["_dir"] / records[0]["best_checkpoint"]
     stamp = checkpoint.stat().st_mtime_ns
     proc = run_cli(["-m", "model/attention=none,mha", *TINY_CSV, *paths])
-    assert proc.stderr.count("skipped (completed earlier)") == 2
+    assert "[1-2/2] 2 runs skipped (completed earlier)" in proc.stderr
     assert "0 completed / 2 skipped / 0 failed / 0 diverged" in proc.stderr
     assert checkpoint.stat().st_mtime_ns == stamp
 

@@ -97,19 +97,41 @@ def resolve_metric(requested: str | None, primary: str, primary_mode: str) -> tu
     return key, "min" if any(word in bare.lower() for word in _LOWER_IS_BETTER) else "max"
 
 
-def choose_baseline(variants: list[str], requested: str | None, study: str) -> tuple[str, str]:
-    """The baseline variant and the rule that chose it: --baseline, else `baseline`, else `default`,
-    else the first variant alphabetically."""
+def choose_baseline(
+    variants: list[str],
+    requested: str | None,
+    study: str,
+    declared: tuple[str, str] | None = None,
+    completed: set[str] | None = None,
+) -> tuple[str, str]:
+    """The baseline variant and the rule that chose it: --baseline, else the one the sweep declared
+    (`declared`: variant and why, from the study's study.json), else `baseline`, else `default`, else
+    the first variant alphabetically. Only `--baseline` may pick a variant without a completed run
+    (`completed`): a comparison against nothing compares nothing."""
     if requested is not None:
         if requested not in variants:
             raise DataError(
                 f"study {study!r} has no variant {requested!r} for --baseline; its variants: {', '.join(variants)}"
             )
         return requested, "--baseline"
+    usable = [v for v in variants if completed is None or v in completed] or variants
+    if declared is not None and declared[0] in usable:
+        return declared[0], f"the sweep's baseline: {declared[1]}"
     for name in BASELINE_NAMES:
-        if name in variants:
+        if name in usable:
             return name, f"the variant named {name!r}"
-    return variants[0], "the first variant alphabetically (pass --baseline NAME to choose)"
+    return usable[0], "the first variant alphabetically (pass --baseline NAME to choose)"
+
+
+def declared_baseline(runs: list[Run], study: str) -> tuple[str, str] | None:
+    """The baseline the study's last multirun declared in `<study>/study.json`, if any."""
+    from ablab.runs.study import read_study_file
+
+    for folder in sorted({r.path.parent.parent for r in runs}):
+        data = read_study_file(folder)
+        if data and data.get("study") == study and data.get("baseline"):
+            return str(data["baseline"]), str(data.get("baseline_rule") or "")
+    return None
 
 
 def _dedupe(runs: list[Run], warn: Warn) -> list[Run]:
@@ -195,7 +217,8 @@ def compare_study(
     key, mode = resolve_metric(metric, primary, primary_mode)
     frame = _run_rows(_dedupe(runs, warn), key)
     variants = sorted(frame["variant"].unique())
-    base_name, rule = choose_baseline(variants, baseline, study)
+    completed = set(frame.loc[frame["included"], "variant"])
+    base_name, rule = choose_baseline(variants, baseline, study, declared_baseline(runs, study), completed)
     variants.remove(base_name)
     variants.insert(0, base_name)
 
@@ -250,8 +273,10 @@ def compare_study(
             use_paired = same_seeds and not math.isnan(row["p_paired"])
             row["test"] = "paired" if use_paired else "welch"
             row["p_value"] = row["p_paired"] if use_paired else row["p_welch"]
-            if not same_seeds and len(x) and len(base):
+            if len(x) and len(base) and set(x.index) != set(base.index):
                 notes.append("seeds differ from the baseline's: Welch only")
+            elif len(x) < 2 or len(base) < 2:
+                notes.append("one seed: no test")
             if set(own["config_hash"]) and set(own["config_hash"]) == set(base_hashes):
                 notes.append("same configs as the baseline")
                 warn(

@@ -136,8 +136,11 @@ class HNetDataModule(SplitDataModule):
             "version": 1,
         }
         path = self.cache_dir / f"{split}-{cache_key(params)}.npz"
+        samples = self.counts[split] * (self.max_len + 1) ** 2
         return cached_arrays(
-            path, lambda: generate(self.max_len, self.counts[split], self.resolutions, split_seed)
+            path,
+            lambda: generate(self.max_len, self.counts[split], self.resolutions, split_seed),
+            describe=f"HNet {split} data: {samples:,} samples (N={self.max_len})",
         )
 
     def prepare_data(self) -> None:

@@ -461,6 +461,7 @@ class ProceduralSignsDataModule(SignClipsDataModule):
                 lambda s=split, ss=split_seed: generate(
                     self.sizes[s], sets[s], self.frames, self.height, self.width, self.jitter, ss
                 ),
+                describe=f"sign clips ({split}): {self.sizes[split]:,} clips of {self.frames} frames",
             )
             remap = np.array([lookup[caption_text(s)] for s in sets[split]], dtype=np.int64)
             arrays[f"{split}_video"] = data["video"]

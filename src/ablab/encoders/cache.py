@@ -30,6 +30,7 @@ import numpy as np
 
 from ablab.encoders.base import Encoder
 from ablab.errors import DataError
+from ablab.runs.console import announce
 
 CACHE_VERSION = 1
 EVENTS_FILE = "events.jsonl"
@@ -202,14 +203,15 @@ class EmbeddingCache:
             try:
                 lock.acquire(timeout=0)
             except Timeout:
-                print(
-                    f"embeddings {encoder.name}: another job is computing {final.name}; waiting for it",
-                    file=sys.stderr,
-                )
+                announce(f"embeddings {encoder.name}: another job is computing {final.name}; waiting for it")
                 waited = True
                 lock.acquire()
             try:
                 if not (final / "meta.json").exists():
+                    announce(
+                        f"computing {encoder.name} embeddings of {len(sequences):,} peptides "
+                        f"(once; cached in {self.root})"
+                    )
                     self._compute(encoder, sequences, max_len, final)
                     self._log(
                         "computed",

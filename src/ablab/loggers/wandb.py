@@ -62,6 +62,9 @@ class WandbLogger(LightningWandbLogger):
         # A run still open in this process (started with reinit="create_new" elsewhere) must not be
         # handed back to this job, which W&B's default does outside notebooks.
         kwargs.setdefault("reinit", "finish_previous")
+        # W&B's banner, run summary and sync hints (about 30 lines a run) are left out offline: the sweep
+        # prints one line saying where the offline runs are and how to upload them.
+        settings = {"silent": self.mode == "offline", **dict(settings or {})}
         # offline=False: Lightning's offline flag would overwrite WANDB_MODE; `mode` says it instead.
         super().__init__(
             name=name,
@@ -75,7 +78,7 @@ class WandbLogger(LightningWandbLogger):
             entity=entity,
             notes=notes,
             mode=self.mode,
-            settings=dict(settings or {}),
+            settings=settings,
             **kwargs,
         )
         self._wandb_init.pop("anonymous", None)  # W&B warns about the setting even when it is None

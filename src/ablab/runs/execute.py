@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ablab.errors import RunDiverged, find_user_error
+from ablab.runs.console import announce, in_sweep, run_output
 from ablab.runs.identity import config_hash
 from ablab.runs.journal import append_event
 from ablab.runs.records import (
@@ -91,7 +92,7 @@ def previous_record(run_dir: Path) -> dict[str, Any] | None:
         return read_record(path)
     except CorruptRecord as exc:
         kept = _set_aside([path], run_dir, "corrupt")
-        print(f"warning: {exc}; kept it in {kept} and re-running this run", file=sys.stderr)
+        announce(f"warning: {exc}; kept it in {kept} and re-running this run")
         return None
 
 
@@ -165,8 +166,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"Busy: another process is running {run_dir} now (it holds {run_dir / LOCK_FILE}); nothing "
             "was changed. Wait for it to finish or stop it, then run again"
         )
-        print(f"error: {message}", file=sys.stderr)
-        append_event({"run_dir": str(run_dir), "outcome": "failed", "reason": message})
+        _event(cfg, run_dir, "failed", reason=message)
         return {"status": "busy", "metrics": {}, "error": {"message": message}}
     try:
         return _run_claimed(cfg, run_dir)
@@ -174,12 +174,34 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         lock.release()
 
 
+def _event(
+    cfg: DictConfig, run_dir: Path, outcome: str, record: dict[str, Any] | None = None, **extra: Any
+) -> None:
+    """A journal line the study's terminal turns into `[3/27] hnet/relu seed 2 completed ...`."""
+    key = f"test/{cfg.metric.name}"
+    event: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "outcome": outcome,
+        "family": cfg.family,
+        "variant": cfg.variant,
+        "seed": cfg.seed,
+        **extra,
+    }
+    if record is not None:
+        event.update(
+            metric=key,
+            value=(record.get("metrics") or {}).get(key),
+            wall_time_s=record.get("wall_time_s"),
+            reason=(record.get("error") or {}).get("message"),
+        )
+    append_event(event)
+
+
 def _run_claimed(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     results_path = run_dir / RESULTS_FILE
     earlier = previous_record(run_dir)
     if earlier and earlier["status"] == "completed" and not cfg.force_rerun:
-        print(f"skipped (completed earlier): {run_dir}", file=sys.stderr)
-        append_event({"run_dir": str(run_dir), "outcome": "skipped"})
+        _event(cfg, run_dir, "skipped", {**earlier, "wall_time_s": None})
         return {**earlier, "skipped": True}
 
     resume_from = None
@@ -194,8 +216,22 @@ def _run_claimed(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     record = base_record(cfg)
     record["attempt"] = (earlier or {}).get("attempt", 0) + 1
     record["resumed_from"] = str(resume_from) if resume_from else None
-    append_event({"run_dir": str(run_dir), "outcome": "started", "job_id": _hydra_job_id()})
+    _event(cfg, run_dir, "started", job_id=_hydra_job_id())
     write_json_atomic(results_path, redact(record))
+    with run_output(run_dir, redirect=in_sweep()):
+        record = _train(cfg, run_dir, record, resume_from)
+    return record
+
+
+def _train(
+    cfg: DictConfig, run_dir: Path, record: dict[str, Any], resume_from: Path | None
+) -> dict[str, Any]:
+    """Fit and test; record the outcome whatever happens (SIGTERM is recorded, then re-raised)."""
+    results_path = run_dir / RESULTS_FILE
+    if cfg.get("print_config"):
+        from ablab.runs.config_tree import print_config_tree
+
+        print_config_tree(cfg)
     started = time.perf_counter()
     cancelled: SystemExit | None = None
     try:
@@ -217,7 +253,8 @@ def _run_claimed(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         status = "diverged" if isinstance(user_error, RunDiverged) else "failed"
         message = f"{type(user_error or exc).__name__}: {user_error or exc}"
         record.update(status=status, error={"message": message, "traceback": traceback.format_exc()})
-        print(f"error: run {status}: {run_dir}: {message}", file=sys.stderr)
+        if in_sweep():  # into train.log; a single run's entry point prints its one error line
+            print(traceback.format_exc(), file=sys.stderr)
     except SystemExit as exc:
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -232,13 +269,7 @@ def _run_claimed(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     record["wall_time_s"] = round(time.perf_counter() - started, 3)
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_json_atomic(results_path, redact(record))
-    append_event(
-        {
-            "run_dir": str(run_dir),
-            "outcome": record["status"],
-            "reason": (record.get("error") or {}).get("message"),
-        }
-    )
+    _event(cfg, run_dir, record["status"], record)
     if cancelled is not None:
         raise cancelled
     return record

@@ -82,18 +82,22 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
     from ablab.callbacks.rng_state import RngStateInCheckpoint
     from ablab.callbacks.system_metrics import SystemMetrics
     from ablab.loggers import finish_runs, start_runs
+    from ablab.runs.console import in_sweep, route_library_logs
     from ablab.runs.instantiate import instantiate_group
     from ablab.secrets import redact
     from ablab.tasks.base import count_parameters
 
+    route_library_logs()
     threads = threads_per_job()
     if threads is not None:
         torch.set_num_threads(threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, task = build(cfg)
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
-    if not cfg.trainer.get("enable_progress_bar", True):
-        # trainer.enable_progress_bar=false alone should silence the bar, not fail on its callback.
+    # A job of a sweep writes into its train.log, where a live bar is noise; and
+    # trainer.enable_progress_bar=false alone should silence the bar, not fail on its callback.
+    show_bar = cfg.trainer.get("enable_progress_bar", True) and not in_sweep()
+    if not show_bar:
         from lightning.pytorch.callbacks import ProgressBar
 
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
@@ -105,7 +109,9 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
     callbacks.append(RngStateInCheckpoint())
     loggers = instantiate_group(cfg.get("logger"), "logger")
     start_runs(loggers, cfg, run_dir, resume_from)
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, enable_progress_bar=show_bar
+    )
 
     trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
     checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)

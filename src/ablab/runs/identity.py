@@ -64,16 +64,6 @@ def _sanitize(text: str) -> str:
     return safe or "default"
 
 
-def swept_keys(overrides: list[str], sweeper_params: dict[str, Any] | None) -> list[str]:
-    """The keys a multirun varies: sweep overrides on its command line plus `hydra.sweeper.params`."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    keys = {o.key_or_group for o in parsed if o.is_sweep_override()}
-    keys.update(str(k).lstrip("+~") for k in (sweeper_params or {}))
-    return sorted(keys)
-
-
 def variant_from_overrides(
     overrides: list[str], ablation: str | None, ignore: list[str], swept: list[str] | None = None
 ) -> str:
@@ -111,6 +101,29 @@ def _hydra_variant(*, _root_: DictConfig) -> str:
     return variant_from_overrides(list(overrides), ablation, ignore, swept)
 
 
+def _study(*, _root_: DictConfig) -> str:
+    """The default study name: the family for a single run, the family and the swept keys for a plain
+    multirun (`hnet-model.attention`). Sweep configs name their study instead."""
+    import os
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from ablab.runs.study import study_name, swept_keys_of
+
+    family = str(_root_.family)
+    hydra = _root_.get("hydra") if "hydra" in _root_ else None
+    if hydra is None and HydraConfig.initialized():
+        hydra = HydraConfig.get()
+    if hydra is None or hydra.mode != RunMode.MULTIRUN:
+        return family
+    if SWEPT_ENV in os.environ:
+        swept = [k for k in os.environ[SWEPT_ENV].split(",") if k]
+    else:
+        swept = swept_keys_of(hydra)
+    return study_name(family, swept)
+
+
 def _run_folder(*, _root_: DictConfig) -> str:
     seed = OmegaConf.select(_root_, "seed", default=None)
     return f"seed{seed}-{config_hash(_root_)}" if seed is not None else config_hash(_root_)
@@ -130,10 +143,11 @@ def launch_dir() -> str:
 
 
 def register_resolvers() -> None:
-    """Make `${ablab.variant:}`, `${ablab.run_folder:}`, `${ablab.run_hash:}` and `${ablab.launch_dir:}`
-    available; idempotent."""
+    """Make `${ablab.study:}`, `${ablab.variant:}`, `${ablab.run_folder:}`, `${ablab.run_hash:}` and
+    `${ablab.launch_dir:}` available; idempotent."""
     for name, fn in (
         ("ablab.launch_dir", launch_dir),
+        ("ablab.study", _study),
         ("ablab.variant", _hydra_variant),
         ("ablab.run_folder", _run_folder),
         ("ablab.run_hash", lambda *, _root_: config_hash(_root_)),

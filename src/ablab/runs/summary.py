@@ -1,4 +1,4 @@
-"""Hydra callback: print a sweep's summary and make the sweep exit non-zero if any run failed."""
+"""Hydra callback around a multirun: the study's header, its live progress, its summary and exit code."""
 
 from __future__ import annotations
 
@@ -7,56 +7,150 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from ablab.runs.identity import SWEPT_ENV, swept_keys
+from ablab.runs.identity import SWEPT_ENV
 from ablab.runs.journal import JOURNAL_ENV, read_events
+from ablab.runs.watch import OUTCOMES, StudyWatch, display_path, duration
 
-OUTCOMES = ("completed", "skipped", "failed", "diverged")
+# `make sweep` passes a file here; the summary writes the study folder into it once the sweep has run,
+# so that make reports on exactly that sweep, and on nothing when the sweep never got to run.
+RESULT_ENV = "ABLAB_SWEEP_RESULT"
 
 
 class SweepSummary(Callback):
     """Hands the jobs their sweep context before they start (the journal to append to, the keys the
-    sweep varies, which name the variants) through the environment, which reaches joblib workers and
-    SLURM jobs alike; reads the journal when the jobs have ended."""
+    sweep varies, which name the study and the variants) through the environment, which reaches joblib
+    workers and SLURM jobs alike; shows the study's progress while it runs; summarises the journal when
+    the jobs have ended and exits non-zero when a run failed."""
 
     def __init__(self) -> None:
         self.journal: Path | None = None
+        self.watch: StudyWatch | None = None
+        self.started = time.monotonic()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Launchers pickle their callbacks into every job (joblib, SLURM): the terminal stream and the
+        watching thread stay in the launching process."""
+        return {**self.__dict__, "watch": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from ablab.runs.study import choose_baseline, plan, write_study_file
+
+        for name in (SWEPT_ENV, JOURNAL_ENV):  # left by a sweep this process was started from
+            os.environ.pop(name, None)
+        study_plan = plan(config.hydra)
+        os.environ[SWEPT_ENV] = ",".join(sorted(a.key.lstrip("+~") for a in study_plan.axes))
         sweep_dir = Path(config.hydra.sweep.dir)
         journal_dir = sweep_dir / ".journal"
         journal_dir.mkdir(parents=True, exist_ok=True)
         self.journal = journal_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
         self.journal.touch()
         os.environ[JOURNAL_ENV] = str(self.journal)
-        sweeper_params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
-        os.environ[SWEPT_ENV] = ",".join(swept_keys(list(config.hydra.overrides.task), sweeper_params))
+        ignore = list(OmegaConf.select(config, "run_id.ignore", default=[]) or [])
+        study_plan.baseline, study_plan.baseline_rule = choose_baseline(config, study_plan.axes, ignore)
+        write_study_file(sweep_dir, str(config.study), study_plan)
+        terminal = _terminal()
+        for line in header(config, study_plan, sweep_dir):
+            terminal.write(line + "\n")
+        terminal.flush()
+        self.started = time.monotonic()
+        self.watch = StudyWatch(self.journal, terminal, study_plan.total)
+        self.watch.start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.journal is None:
             return
+        if self.watch is not None:
+            self.watch.stop()
         os.environ.pop(JOURNAL_ENV, None)
         os.environ.pop(SWEPT_ENV, None)
-        counts, problems = summarise(read_events(self.journal))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        events = read_events(self.journal)
+        counts, problems = summarise(events)
         line = " / ".join(f"{counts[o]} {o}" for o in OUTCOMES)
         if counts["unfinished"]:
             line += f" / {counts['unfinished']} unfinished"
-        print(f"\nsweep {config.hydra.sweep.dir}: {line}", file=sys.stderr)
+        out = sys.stderr
+        print(
+            f"sweep {display_path(sweep_dir)}: {line} ({duration(time.monotonic() - self.started)})", file=out
+        )
         for problem in problems:
-            print(f"  {problem}", file=sys.stderr)
+            print(f"  {problem}", file=out)
+        wandb_line = _wandb_line(config, sweep_dir)
+        if wandb_line:
+            print(wandb_line, file=out)
+        print(f"report: ablab-report {display_path(sweep_dir)}", file=out)
+        result = os.environ.get(RESULT_ENV)
+        if result:
+            Path(result).write_text(f"{sweep_dir}\n")
         if counts["failed"] or counts["unfinished"]:
             raise SystemExit(1)
+
+
+def _terminal() -> TextIO:
+    """A stream on the launching terminal that outlives the redirection of stderr inside jobs."""
+    sys.stderr.flush()
+    return os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
+
+
+def _launcher(config: DictConfig) -> str:
+    launcher = OmegaConf.select(config, "hydra.launcher", default=None) or {}
+    target = str(launcher.get("_target_", ""))
+    if "joblib" in target.lower():
+        return f"{launcher.get('n_jobs')} at a time (joblib)"
+    if "slurm" in target.lower():
+        partition = launcher.get("partition")
+        return "on SLURM" + (f" (partition {partition})" if partition else "")
+    if target.endswith("LocalLauncher"):
+        return "through submitit's local executor"
+    if "ray" in target.lower():
+        return "on Ray"
+    return "one at a time"
+
+
+def header(config: DictConfig, study_plan: Any, sweep_dir: Path) -> list[str]:
+    """The study's first lines: what runs, where, and the config all its runs share."""
+    from ablab.runs.config_tree import shared_config_lines
+
+    axes = ", ".join(f"{a.key} × {len(a.values)}" if a.values else a.key for a in study_plan.axes)
+    size = f"{study_plan.total} runs" if study_plan.total else "runs"
+    lines = [
+        f"study {config.study}: {size} ({axes}), {_launcher(config)} → {display_path(sweep_dir)}",
+    ]
+    if study_plan.baseline:
+        lines.append(f"  baseline: {study_plan.baseline} ({study_plan.baseline_rule})")
+    lines.append(f"  shared config (in full: {display_path(sweep_dir / 'multirun.yaml')}):")
+    swept = [a.key for a in study_plan.axes]
+    lines += [f"    {line}" for line in shared_config_lines(config, swept)]
+    lines.append(f"  each run's output: {display_path(sweep_dir)}/<variant>/<run>/train.log")
+    return lines
+
+
+def _wandb_line(config: DictConfig, sweep_dir: Path) -> str | None:
+    """One line for the W&B runs of the study, when its runs log to W&B offline."""
+    wandb = OmegaConf.select(config, "logger.wandb", default=None)
+    if wandb is None:
+        return None
+    mode = os.environ.get("WANDB_MODE", "offline" if wandb.get("offline", True) else "online")
+    if mode != "offline":
+        return f"W&B: runs logged online to project {wandb.get('project')} (group {config.study})"
+    where = display_path(sweep_dir)
+    return (
+        f"W&B: offline runs under {where}/*/*/wandb; upload them with "
+        f"`make sync SYNC_DIR={where}` after `wandb login`"
+    )
 
 
 def summarise(events: list[dict[str, Any]]) -> tuple[Counter, list[str]]:
     """Count each job's last outcome; jobs that started but never ended count as unfinished."""
     last: dict[str, dict[str, Any]] = {}
     for event in events:
-        last[event["run_dir"]] = event
+        if "run_dir" in event and "outcome" in event:
+            last[event["run_dir"]] = event
     counts: Counter = Counter({o: 0 for o in (*OUTCOMES, "unfinished")})
     problems = []
     for run_dir, event in sorted(last.items()):
@@ -64,5 +158,8 @@ def summarise(events: list[dict[str, Any]]) -> tuple[Counter, list[str]]:
         counts[outcome if outcome in OUTCOMES else "unfinished"] += 1
         if outcome in ("failed", "diverged", "started"):
             reason = event.get("reason") or "the job ended without a record (killed?)"
-            problems.append(f"{outcome if outcome != 'started' else 'unfinished'}: {run_dir}: {reason}")
+            reason = reason.strip().splitlines()[0] if reason.strip() else reason
+            problems.append(
+                f"{outcome if outcome != 'started' else 'unfinished'}: {display_path(run_dir)}: {reason}"
+            )
     return counts, problems
