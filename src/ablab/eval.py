@@ -58,6 +58,8 @@ def evaluate(
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=1,
+        # A run tested on part of its test split (trainer.limit_test_batches) is re-tested on that part.
+        limit_test_batches=OmegaConf.select(config, "trainer.limit_test_batches", default=None),
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,

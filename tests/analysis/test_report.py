@@ -323,3 +323,31 @@ def test_a_variant_identical_to_the_baseline_is_flagged(tmp_path) -> None:
     assert "same configs as the baseline" in _row(comparison.table, "hidden_32")["notes"]
     assert "same configs" not in _row(comparison.table, "relu")["notes"]
     assert any("'hidden_32'" in w and "masks" in w for w in warnings)
+
+
+def test_the_baseline_a_sweep_declared_wins_unless_it_has_no_completed_run(make_run, tmp_path) -> None:
+    from ablab.runs.study import StudyPlan, write_study_file
+
+    for seed in (1, 2):
+        make_run(study="adhoc", variant="model.attention=mha", seed=seed, value=0.7)
+        make_run(study="adhoc", variant="model.attention=none", seed=seed, value=0.8)
+    plan = StudyPlan(baseline="model.attention=none", baseline_rule="model/attention: the first value typed")
+    write_study_file(tmp_path / "logs" / "adhoc", "adhoc", plan)
+    comparison = load_study(tmp_path / "logs" / "adhoc", warn=lambda _: None)
+    assert comparison.baseline == "model.attention=none"
+    assert comparison.baseline_rule == "the sweep's baseline: model/attention: the first value typed"
+
+    for seed in (1, 2):
+        make_run(study="broken", variant="baseline", seed=seed, status="failed")
+        make_run(study="broken", variant="other", seed=seed, value=0.7)
+    assert load_study(tmp_path / "logs" / "broken", warn=lambda _: None).baseline == "other"
+
+
+def test_one_seed_each_is_no_test_not_a_seed_mismatch(make_run, tmp_path) -> None:
+    make_run(variant="baseline", seed=1, value=0.8)
+    make_run(variant="relu", seed=1, value=0.7)
+    make_run(variant="gelu", seed=2, value=0.7)
+    table = load_study(tmp_path / "logs", warn=lambda _: None).table
+    assert "one seed: no test" in _row(table, "relu")["notes"]
+    assert "seeds differ" not in _row(table, "relu")["notes"]
+    assert "seeds differ from the baseline's" in _row(table, "gelu")["notes"]

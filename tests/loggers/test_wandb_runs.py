@@ -188,8 +188,10 @@ def test_csv_and_none_loggers_never_import_wandb(tmp_path) -> None:
         ],
         program=[sys.executable, "-X", "importtime", str(ROOT / "train.py")],
     )
-    assert "lightning.pytorch" in proc.stderr  # the jobs trained: the import log covers them
-    assert _imported_wandb(proc.stderr) == []
+    # A sweep's jobs write their stderr, and so their import log, into their train.log.
+    imports = proc.stderr + "".join(p.read_text() for p in (tmp_path / "logs").rglob("train.log"))
+    assert "lightning.pytorch" in imports  # the jobs trained: the import log covers them
+    assert _imported_wandb(imports) == []
     (record,) = find_records(tmp_path / "logs")
     assert record["status"] == "completed"
     assert not (record["_dir"] / "wandb").exists() and not (record["_dir"] / RUN_ID_FILE).exists()
@@ -203,14 +205,14 @@ def test_printing_the_config_imports_neither_wandb_nor_lightning() -> None:
 
 
 def test_report_of_a_study_run_with_wandb_is_logged_to_wandb_unless_told_not_to(sweep, tmp_path) -> None:
-    study = sweep.base / "logs" / "hnet"
+    study = sweep.base / "logs" / "hnet-model.attention"
     report = [sys.executable, "-m", "ablab.report"]
     debug_logs = len(list((sweep.base / "cache" / "wandb").rglob("core-debug-*.log")))
     proc = run_cli([str(study), "--out", str(tmp_path / "report")], program=report)
     (folder,) = find_runs(tmp_path / "report")
     assert f"W&B: {folder}" in proc.stdout
     run = read_run(folder)
-    assert (run.group, run.job_type, run.exit_code) == ("hnet", "report", 0)
+    assert (run.group, run.job_type, run.exit_code) == ("hnet-model.attention", "report", 0)
     (row,) = run.history
     with (tmp_path / "report" / "comparison_table.csv").open() as handle:
         variants = len(list(csv.DictReader(handle)))

@@ -73,7 +73,7 @@ def test_tags_are_the_variant_and_the_result_changing_overrides() -> None:
 def _write_hydra_config(run_dir: Path, text: str) -> Path:
     (run_dir / ".hydra").mkdir(parents=True)
     (run_dir / ".hydra" / "config.yaml").write_text(text)
-    runtime = f"hydra:\n  runtime:\n    cwd: /work/project\n    output_dir: {run_dir}\n"
+    runtime = f"hydra:\n  runtime:\n    cwd: /home/lab/project\n    output_dir: {run_dir}\n"
     (run_dir / ".hydra" / "hydra.yaml").write_text(runtime)
     return run_dir
 
@@ -93,5 +93,5 @@ def test_the_report_finds_the_wandb_settings_its_runs_used(tmp_path, monkeypatch
         "project": "ablations",
         "entity": "team",
         "offline": False,
-        "cache_dir": "/work/project/.cache/wandb",
+        "cache_dir": "/home/lab/project/.cache/wandb",
     }

@@ -81,7 +81,18 @@ def _install(clone: Path) -> None:
     # A plain path line: the dependencies, without the .pth files that install this checkout's ablab.
     Path(site, "_ablab_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-e", "."],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-e",
+            ".",
+        ],
         cwd=clone,
         check=True,
         capture_output=True,

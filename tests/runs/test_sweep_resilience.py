@@ -127,13 +127,14 @@ def test_a_corrupt_record_is_set_aside_and_the_run_redone(tmp_path) -> None:
     run_cli(args)
     (record,) = find_records(tmp_path / "logs")
     results = record["_dir"] / "results.json"
-    results.write_text(results.read_text()[:40])  # a half-written file
+    truncated = results.read_bytes()[:40]  # a half-written file
+    results.write_bytes(truncated)
     proc = run_cli(args)
     assert "unreadable results record" in proc.stderr
     (redone,) = find_records(tmp_path / "logs")
     assert redone["status"] == "completed"
     kept = list((record["_dir"] / "previous").rglob("results.json"))
-    assert len(kept) == 1 and kept[0].read_text() == results.read_text()[:0] + kept[0].read_text()
+    assert len(kept) == 1 and kept[0].read_bytes() == truncated
 
 
 def test_force_rerun_keeps_the_earlier_outputs(tmp_path) -> None:

@@ -11,6 +11,7 @@ import csv
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -333,3 +334,42 @@ def test_two_task_job_trains_ddp_on_lightnings_slurm_path(
     logs = {p.name: p.read_text() for p in (sweep_dir / ".submitit" / job_id).glob("*_log.*")}
     rank_one = logs[f"{job_id}_1_log.out"] + logs[f"{job_id}_1_log.err"]
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in rank_one
+
+
+def test_pending_jobs_show_the_schedulers_reason_within_a_minute(
+    slurm_cluster: dict[str, str], tmp_path: Path, cancel_jobs: list[str]
+) -> None:
+    """A job SLURM holds back (here: not before an hour from now) must not look like a hang."""
+    cancel_jobs.append("ablab-pending_study")
+    args = [
+        "-m",
+        "study=pending_study",
+        "seed=1",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        *TINY_HNET,
+        *SLURM,
+        "+hydra.launcher.additional_parameters.begin=now+3600",
+    ]
+    sweep = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env=slurm_env(slurm_cluster),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = time.monotonic()
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(sweep.stderr.readline, "")), daemon=True)
+    reader.start()
+    try:
+        said = wait_for(
+            lambda: [line for line in lines if "slurm: 1 pending (BeginTime)" in line],
+            timeout=75,
+            what="the pending reason",
+        )
+    finally:
+        sweep.kill()
+        sweep.wait()
+    assert said and time.monotonic() - started < 80, "".join(lines)

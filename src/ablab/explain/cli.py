@@ -177,7 +177,12 @@ def explain_checkpoint(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ablab-explain", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="ablab-explain",
+        description="SHAP, Grad-CAM and attention maps of a trained hybrid classifier, rebuilt from its "
+        "checkpoint alone, as PNG files in <run>/explain/ (and W&B images when the run logged to W&B). "
+        "Background rows come from the run's training split, explained rows from its test split.",
+    )
     parser.add_argument("checkpoint", type=Path, help="a .ckpt written by a hybrid run")
     parser.add_argument(
         "--n-samples",

@@ -168,6 +168,7 @@ class StudyWatch:
             message = str(event.get("message", ""))
             if message not in self._notes:
                 self._notes.add(message)
+                self._flush_skipped()
                 self._say(f"  {message}")
             return
         if event.get("event") == "submitted":

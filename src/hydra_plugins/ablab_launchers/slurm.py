@@ -64,6 +64,8 @@ class SlurmLauncher(HydraSlurmLauncher):
             [f"job_id_for_{i}" for i in indices],
             [Singleton.get_state()] * count,
         )
+        # The study's terminal asks SLURM why jobs that have not started yet are waiting.
+        append_event({"event": "submitted", "job_ids": [str(job.job_id) for job in jobs]})
         return [_job_return(job, list(overrides)) for job, overrides in zip(jobs, job_overrides)]
 
 
