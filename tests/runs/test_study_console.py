@@ -73,7 +73,9 @@ def test_the_terminal_shows_one_line_per_run_and_one_for_skipped_runs_arriving_t
     _event(journal, event="note", message="generating HNet train data: 9,000 samples")
     _event(journal, event="note", message="generating HNet train data: 9,000 samples")  # a second worker
     _run(journal, "completed", "relu", 1, metric="test/f1", value=0.98123, wall_time_s=41.0)
-    _run(journal, "failed", "relu", 2, reason="ConfigError: model.gru_layers=0 is invalid\nmore", wall_time_s=3)
+    _run(
+        journal, "failed", "relu", 2, reason="ConfigError: model.gru_layers=0 is invalid\nmore", wall_time_s=3
+    )
     time.sleep(1.2)
     _run(journal, "diverged", "gelu", 1, reason="RunDiverged: loss is nan", wall_time_s=5)
     watch.stop()
@@ -81,7 +83,9 @@ def test_the_terminal_shows_one_line_per_run_and_one_for_skipped_runs_arriving_t
     assert lines[0] == "[1-2/5] 2 runs skipped (completed earlier)"
     assert lines[1] == "  generating HNet train data: 9,000 samples"
     assert lines[2].startswith("[3/5] hnet/relu seed 1  completed  test/f1 0.9812  (41 s) · ETA ")
-    assert lines[3].startswith("[4/5] hnet/relu seed 2  failed  ConfigError: model.gru_layers=0 is invalid  (3.0 s)")
+    assert lines[3].startswith(
+        "[4/5] hnet/relu seed 2  failed  ConfigError: model.gru_layers=0 is invalid  (3.0 s)"
+    )
     assert lines[4].startswith("[5/5] hnet/gelu seed 1  diverged  RunDiverged: loss is nan  (5.0 s)")
     assert len(lines) == 5
 
