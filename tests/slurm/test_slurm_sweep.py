@@ -53,12 +53,14 @@ def sacct(cluster: dict[str, str], *args: str) -> list[list[str]]:
 
 
 def journal_events(sweep_dir: Path) -> list[dict]:
-    return [
+    """The jobs' events (a run started, completed, ...), without the launcher's `submitted` ones."""
+    events = [
         json.loads(line)
         for path in sorted((sweep_dir / ".journal").glob("*.jsonl"))
         for line in path.read_text().splitlines()
         if line.strip()
     ]
+    return [e for e in events if "outcome" in e]
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):

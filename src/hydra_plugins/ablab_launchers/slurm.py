@@ -89,7 +89,7 @@ def mark_killed(job_id: str, reason: str, label: str) -> None:
     """Record a job that ended without finishing its run: every run it started and left unfinished
     becomes `failed` (record and journal); a job killed before it started a run is journalled as `label`."""
     journal = os.environ.get(JOURNAL_ENV)
-    events = read_events(Path(journal)) if journal else []
+    events = [e for e in (read_events(Path(journal)) if journal else []) if "run_dir" in e]
     started = {e["run_dir"] for e in events if e.get("job_id") == job_id and e.get("outcome") == "started"}
     last = {e["run_dir"]: e.get("outcome") for e in events}
     unfinished = sorted(d for d in started if last.get(d) == "started")
