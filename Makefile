@@ -17,7 +17,9 @@ STUDY_DIR = $$($(BIN)/python train.py sweep=$(SWEEP) $(STUDY_ARGS) --cfg job -p 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@echo "installing ablab and its dependencies into $(VENV) (about 2.5 min and 2.2 GB the first time; log: $(VENV)/install.log)"
+	@$(BIN)/pip install --disable-pip-version-check -e '.[dev]' >$(VENV)/install.log 2>&1 || { \
+		tail -n 20 $(VENV)/install.log >&2; echo "error: pip install failed; the whole log: $(VENV)/install.log" >&2; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP)

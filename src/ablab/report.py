@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ablab.analysis import make_reports, rich_table
     from ablab.errors import AblabError
+    from ablab.runs.watch import display_path
 
     if not 0 < args.alpha < 1:
         print(f"error: --alpha={args.alpha} must lie between 0 and 1", file=sys.stderr)
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             highlight=False,
         )
         console.print(
-            f"report: {report.report_dir} ({report.html.name}, "
+            f"report: {display_path(report.report_dir)} ({report.html.name}, "
             f"{len(report.plots)} plots, comparison_table.csv/.md)",
             markup=False,
             highlight=False,
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
             if folder is not None:
-                console.print(f"W&B: {folder}", markup=False, highlight=False)
+                console.print(f"W&B: {display_path(folder)}", markup=False, highlight=False)
     return 0
 
 

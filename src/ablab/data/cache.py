@@ -39,8 +39,9 @@ def cached_arrays(
             return _load(path)
         if describe:
             from ablab.runs.console import announce
+            from ablab.runs.watch import display_path
 
-            announce(f"generating {describe} (once; cached in {path.parent})")
+            announce(f"generating {describe} (once; cached in {display_path(path.parent)})")
         return _build_and_save(path, build)
 
 

@@ -106,6 +106,7 @@ def log_report_to_wandb(
     save_dir = Path(save_dir or report.report_dir).resolve()
     save_dir.mkdir(parents=True, exist_ok=True)
     use_local_dirs(Path(cache_dir) if cache_dir is not None else Path.cwd() / ".cache" / "wandb")
+    mode = wandb_mode(offline)
     run = wandb.init(
         project=project,
         entity=entity,
@@ -113,7 +114,9 @@ def log_report_to_wandb(
         job_type="report",
         name=f"{report.study}-report",
         dir=str(save_dir),
-        mode=wandb_mode(offline),
+        mode=mode,
+        # Offline, W&B's banner and sync hints say nothing the report's own "W&B: <folder>" line does not.
+        settings=wandb.Settings(silent=mode == "offline"),
         config=redact(
             {
                 "study": report.study,
