@@ -9,6 +9,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,6 +46,29 @@ TINY_TABLE = [
 
 def _paths(base: Path) -> list[str]:
     return [f"paths.log_dir={base / 'logs'}", f"paths.cache_dir={base / 'cache'}"]
+
+
+@pytest.fixture(scope="module")
+def one_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A completed tiny HNet run with both loggers (csv + W&B); tests fault copies of it."""
+    base = tmp_path_factory.mktemp("one_run")
+    run_cli([*TINY_HNET, *_paths(base)])
+    return base
+
+
+@pytest.fixture(scope="module")
+def two_seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A completed 2-run sweep (`-m seed=1,2`, csv logger); tests fault copies of it."""
+    base = tmp_path_factory.mktemp("two_seeds")
+    run_cli(["-m", "seed=1,2", *TINY_CSV, *_paths(base)])
+    return base
+
+
+def _copy(base: Path, tmp_path: Path) -> list[str]:
+    """A copy of `base`'s logs under `tmp_path`; the paths overrides that run on it (the data cache
+    is shared: it is only read)."""
+    shutil.copytree(base / "logs", tmp_path / "logs", symlinks=True)
+    return [f"paths.log_dir={tmp_path / 'logs'}", f"paths.cache_dir={base / 'cache'}"]
 
 
 def _table(path: Path, rows: int, seed: int) -> Path:
@@ -119,10 +143,11 @@ def test_changed_data_is_a_new_run_never_a_reused_result(tmp_path: Path) -> None
     assert matrix.sum() == 18  # asked for: the new file's test rows
 
 
-def test_a_truncated_record_beside_a_finished_last_ckpt_is_retrained_not_resumed(tmp_path: Path) -> None:
+def test_a_truncated_record_beside_a_finished_last_ckpt_is_retrained_not_resumed(
+    one_run: Path, tmp_path: Path
+) -> None:
     """results.json of a completed run is cut short; the sweep runs again."""
-    args = [*TINY_HNET, *_paths(tmp_path)]  # csv + W&B: both loggers' files must move aside
-    run_cli(args)
+    args = [*TINY_HNET, *_copy(one_run, tmp_path)]  # csv + W&B: both loggers' files must move aside
     (first,) = find_records(tmp_path / "logs")
     run_dir = first["_dir"]
     results = run_dir / "results.json"
@@ -226,13 +251,12 @@ class PlantedPayload:
 
 @pytest.mark.parametrize("fault", ["truncated", "planted"])
 def test_an_unreadable_or_unsafe_last_ckpt_is_set_aside_and_the_run_starts_over(
-    tmp_path: Path, fault: str
+    one_run: Path, tmp_path: Path, fault: str
 ) -> None:
     """A killed run's last.ckpt is half written, or holds a pickle payload; torch is told to load
     checkpoints unsafely (TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1)."""
     env = cli_env(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
-    args = [*TINY_CSV, *_paths(tmp_path)]
-    run_cli(args, env=env)
+    args = [*TINY_CSV, *_copy(one_run, tmp_path)]  # the logger is not part of the run's identity
     (first,) = find_records(tmp_path / "logs")
     run_dir, marker = first["_dir"], tmp_path / "marker"
     results = run_dir / "results.json"
@@ -285,10 +309,11 @@ def test_lightning_itself_resumes_with_weights_only(tmp_path: Path, monkeypatch:
     assert not marker.exists()
 
 
-def test_skipped_runs_are_left_byte_for_byte_and_dot_hydra_matches_the_record(tmp_path: Path) -> None:
+def test_skipped_runs_are_left_byte_for_byte_and_dot_hydra_matches_the_record(
+    two_seeds: Path, tmp_path: Path
+) -> None:
     """A completed sweep is run again under another logger."""
-    args = ["-m", "seed=1,2", *TINY_CSV, *_paths(tmp_path)]
-    run_cli(args)
+    args = ["-m", "seed=1,2", *TINY_CSV, *_copy(two_seeds, tmp_path)]
     records = find_records(tmp_path / "logs")
     before = {r["_dir"]: _snapshot(r["_dir"]) for r in records}
 
@@ -368,10 +393,11 @@ def test_a_disk_that_fills_up_fails_its_runs_with_one_line_and_the_sweep_still_s
         )
 
 
-def test_a_read_only_run_folder_fails_alone_and_the_sweep_still_summarises(tmp_path: Path) -> None:
+def test_a_read_only_run_folder_fails_alone_and_the_sweep_still_summarises(
+    two_seeds: Path, tmp_path: Path
+) -> None:
     """A study is re-run with force_rerun=true while one of its run folders is read-only."""
-    args = ["-m", "seed=1,2", *TINY_CSV, *_paths(tmp_path)]
-    run_cli(args)
+    args = ["-m", "seed=1,2", *TINY_CSV, *_copy(two_seeds, tmp_path)]
     records = {r["seed"]: r for r in find_records(tmp_path / "logs")}
     frozen = records[2]["_dir"]
     before = _snapshot(frozen)

@@ -184,12 +184,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         lock = _claim(run_dir)
     except OSError as exc:
-        plan = decide(cfg, run_dir)  # a read-only folder still serves a completed result
-        return (
-            _skip(run_dir, plan.earlier)
-            if plan.action == "skip"
-            else _failed_around_training(run_dir, None, exc)
-        )
+        try:
+            plan = decide(cfg, run_dir)  # a read-only folder still serves a completed result
+        except OSError:
+            plan = Plan("fresh")
+        if plan.action == "skip":
+            return _skip(run_dir, plan.earlier)
+        return _failed_around_training(run_dir, None, exc)
     if lock is None:
         message = (
             f"Busy: another process is running {run_dir} now (it holds {run_dir / LOCK_FILE}); nothing "
@@ -239,6 +240,8 @@ def _run_claimed(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             return _skip(run_dir, plan.earlier)
         record = _prepare(cfg, run_dir, plan)
     except OSError as exc:
+        with contextlib.suppress(Exception):  # a failed record, where one can still be written
+            record = record or base_record(cfg)
         return _failed_around_training(run_dir, record, exc)
     started = time.perf_counter()
     cancelled: SystemExit | None = None
