@@ -6,7 +6,7 @@ The config names its input files in `run_id.inputs` (conf/train.yaml): dotted co
 so this module imports only the standard library and omegaconf: `--cfg job` and skipped runs stay
 cheap. A file up to `LARGE` bytes is fingerprinted by its content (sha256); a larger one by its size,
 modification time and a hash of three `SAMPLE`-byte blocks. Digests are kept per process, keyed by
-path, size, mtime and inode, since the hash is resolved several times per job.
+path, size, mtime, ctime and inode, since the hash is resolved several times per job.
 
 Hand-written because neither Hydra nor Lightning knows which config fields are files; the data caches
 key their own arrays by content (`ablab.data.cache`, `ablab.encoders.cache`) but only once the job runs.
@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 LARGE = 256 * 2**20
 SAMPLE = 4 * 2**20
 HASH_LENGTH = 16
-_digests: dict[tuple[str, int, int, int], dict[str, Any]] = {}
+_digests: dict[tuple[str, int, int, int, int], dict[str, Any]] = {}
 
 
 def _content(path: Path, stat: os.stat_result) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def file_fingerprint(path: Path) -> dict[str, Any]:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())
         return {"files": {str(p.relative_to(path)): file_fingerprint(p) for p in files}}
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
     if key not in _digests:
         try:
             _digests[key] = _content(path, stat)
