@@ -63,25 +63,6 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
-def config_secrets(container: Any) -> set[str]:
-    """The values of secret-named keys anywhere in a plain (resolved) config."""
-    found: set[str] = set()
-    if isinstance(container, Mapping):
-        for key, value in container.items():
-            if (
-                is_secret_key(str(key))
-                and isinstance(value, str | int | float)
-                and not isinstance(value, bool)
-            ):
-                found.add(str(value))
-            else:
-                found |= config_secrets(value)
-    elif isinstance(container, list | tuple):
-        for value in container:
-            found |= config_secrets(value)
-    return found
-
-
 def register_config_secrets(cfg: Any) -> None:
     """Remember the config's secret values for every later `redact` in this process. Each secret-named
     key is resolved alone: a config with `${hydra:...}` paths outside Hydra still registers."""
