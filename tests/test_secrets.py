@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from ablab.secrets import REDACTED, is_secret_name, redact, secret_values
+import pytest
+from omegaconf import OmegaConf
+
+from ablab import secrets
+from ablab.secrets import (
+    REDACTED,
+    is_secret_key,
+    is_secret_name,
+    redact,
+    register_config_secrets,
+    secret_values,
+)
 
 ENV = {
     "WANDB_API_KEY": "wandb-key-0123456789",
@@ -51,3 +62,44 @@ def test_redact_replaces_secret_values_inside_nested_records() -> None:
 def test_redact_without_secrets_returns_the_value_itself() -> None:
     record = {"a": ["b"]}
     assert redact(record, []) is record
+
+
+def test_config_keys_named_like_secrets_are_secrets_and_words_decide() -> None:
+    secret = [
+        "db_password",
+        "passwd",
+        "hf_token",
+        "token",
+        "clientSecret",
+        "api_key",
+        "apiKey",
+        "wandb_apikey",
+    ]
+    secret += ["+db_password", "logger.wandb.api_key", "SSH_KEY"]  # the environment's `_KEY` rule too
+    plain = ["max_tokens", "tokenizer", "secrets", "keyboard", "monitor", "cache_dir", "path"]
+    assert [k for k in secret if not is_secret_key(k)] == []
+    assert [k for k in plain if is_secret_key(k)] == []
+
+
+def test_secret_named_config_values_are_redacted_in_structures_and_in_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = {"db_password": "abc", "data": {"path": "/x.csv", "hub_token": 12345678}, "max_tokens": 4096}
+    assert redact(config, []) == {
+        "db_password": REDACTED,
+        "data": {"path": "/x.csv", "hub_token": REDACTED},
+        "max_tokens": 4096,
+    }
+    monkeypatch.setattr(secrets, "_config_secrets", set())
+    register_config_secrets(
+        OmegaConf.create({**config, "path": "${hydra:runtime.cwd}"})
+    )  # unresolvable: fine
+    assert secrets._config_secrets == {"abc", "12345678"}
+    assert (
+        redact("connecting with 12345678 as abc") == f"connecting with {REDACTED} as abc"
+    )  # too short to replace
+    line = "#0 : seed=1 +db_password=abc data.path=/x.csv logger.wandb.api_key=k-123,other=1"
+    assert (
+        redact(line, [])
+        == f"#0 : seed=1 +db_password={REDACTED} data.path=/x.csv logger.wandb.api_key={REDACTED},other=1"
+    )

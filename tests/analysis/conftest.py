@@ -27,9 +27,11 @@ def make_record(
     reason: str | None = None,
     config: str = "",
     extra_metrics: dict[str, float] | None = None,
+    data: str | None = None,
+    finished_at: str = "2026-01-01T00:10:00+0000",
 ) -> dict[str, Any]:
     """A schema-1 record as the runner writes it; `value` is test/<metric> (val/<metric> a bit higher)."""
-    config_hash = hashlib.sha256(f"{study}/{variant}/{seed}/{config}".encode()).hexdigest()[:10]
+    config_hash = hashlib.sha256(f"{study}/{variant}/{seed}/{config}/{data}".encode()).hexdigest()[:10]
     record: dict[str, Any] = {
         "schema": SCHEMA,
         "status": status,
@@ -44,6 +46,7 @@ def make_record(
         "metrics": {},
         "cost": {},
         "started_at": "2026-01-01T00:00:00+0000",
+        "data": {"hash": data, "files": {}} if data else None,
     }
     if status == "completed":
         record["metrics"] = {f"test/{metric}": value, f"val/{metric}": value + 0.01, **(extra_metrics or {})}
@@ -53,7 +56,7 @@ def make_record(
             "cost/params_m": 0.5,
             "cost/infer_ms": 2.0,
         }
-        record["finished_at"] = "2026-01-01T00:10:00+0000"
+        record["finished_at"] = finished_at
     if status in ("failed", "diverged"):
         record["error"] = {"message": reason or "RuntimeError: boom", "traceback": "Traceback ..."}
     return record

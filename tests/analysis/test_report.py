@@ -351,3 +351,41 @@ def test_one_seed_each_is_no_test_not_a_seed_mismatch(make_run, tmp_path) -> Non
     assert "one seed: no test" in _row(table, "relu")["notes"]
     assert "seeds differ" not in _row(table, "relu")["notes"]
     assert "seeds differ from the baseline's" in _row(table, "gelu")["notes"]
+
+
+def test_a_baseline_without_a_completed_run_is_never_the_baseline(make_run, tmp_path) -> None:
+    for seed in (1, 2):
+        make_run(variant="baseline", seed=seed, status="failed", reason="RuntimeError: boom")
+        make_run(variant="wider", seed=seed, value=0.8 + seed / 100)
+        make_run(variant="deeper", seed=seed, value=0.7 + seed / 100)
+    messages: list[str] = []
+    comparison = load_study(tmp_path / "logs", warn=messages.append)
+    assert comparison.baseline == "deeper"  # the first completed variant, not the failed `baseline`
+    row = _row(comparison.table, "wider")
+    assert row["delta"] == pytest.approx(0.1) and row["n"] == 2
+    assert _row(comparison.table, "baseline")["n"] == 0
+    assert any("'baseline' has no completed run: it cannot be the baseline" in m for m in messages)
+    with pytest.raises(DataError, match="--baseline 'baseline' has no completed run to compare with"):
+        load_study(tmp_path / "logs", baseline="baseline", warn=lambda _: None)
+
+
+def test_runs_on_two_versions_of_the_data_are_never_mixed(make_run, tmp_path) -> None:
+    """The study's CSV changed between seeds: only the runs on the newest version are reported."""
+    old, new = "a" * 16, "b" * 16
+    for variant, value in (("baseline", 0.5), ("wider", 0.6)):
+        make_run(variant=variant, seed=1, value=value, data=old, finished_at="2026-01-01T00:10:00+0000")
+        for seed in (1, 2):
+            make_run(
+                variant=variant,
+                seed=seed,
+                value=value + 0.3,
+                data=new,
+                finished_at="2026-01-02T00:10:00+0000",
+            )
+    messages: list[str] = []
+    comparison = load_study(tmp_path / "logs", warn=messages.append)
+    assert comparison.table["n"].tolist() == [2, 2]
+    assert comparison.table["mean"].tolist() == pytest.approx([0.8, 0.9])
+    (note,) = [m for m in messages if "versions of its data" in m]
+    assert f"reporting the 4 run(s) on the newest ({new}), leaving out 2 run(s) on older data" in note
+    assert note.split(": ", 1)[1] in comparison.warnings  # also on the report's page

@@ -166,3 +166,15 @@ def test_selection_sets_the_checkpoint_metric(selection: str | None, metric: str
     out = run_cli(args).stdout
     assert f"name: {metric}" in out
     assert f"monitor: val/{metric}" in out
+
+
+def test_checkpoints_load_with_weights_only_and_the_allow_list(heads_study: tuple[Path, list[dict]]) -> None:
+    """What resume and ablab-eval read: no type beyond `ablab.tasks.checkpoints.SAFE_GLOBALS`."""
+    from ablab.tasks.checkpoints import read_checkpoint
+
+    _, records = heads_study
+    for record in records:
+        for name in ("best.ckpt", "last.ckpt"):
+            assert (
+                read_checkpoint(record["_dir"] / "checkpoints" / name)["ablab"]["config"]["family"] == "amp"
+            )

@@ -82,6 +82,8 @@ def test_fast_dev_run_completes(run_paths) -> None:
         ("model.hidden_size=0", "model.hidden_size"),
         ("data.train_per_case=-5", "data.train_per_case"),
         ("model/head=none", "model.hidden_size"),
+        ("seed=abc", "seed"),
+        ("task.optimizer.lr=-1", "task.optimizer.lr"),
     ],
 )
 def test_invalid_values_fail_with_one_line_before_data_is_generated(override, field, tmp_path) -> None:
@@ -96,7 +98,8 @@ def test_invalid_values_fail_with_one_line_before_data_is_generated(override, fi
     )
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and field in last
+    assert last.startswith("error: ") and f"{field}=" in last
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error: ")] == [last]  # once
     assert not (tmp_path / "cache").exists()
 
 

@@ -90,3 +90,17 @@ def test_the_report_compares_the_three_variants_against_the_baseline(tiny_study)
     markdown = (study / "report" / "comparison_table.md").read_text()
     for header in ("Quality Δ", "Train time Δ", "Memory Δ", "Inference/clip Δ"):
         assert header in markdown, header
+
+
+def test_checkpoints_load_with_weights_only_and_the_allow_list(tiny_study) -> None:
+    """What resume and ablab-eval read: no type beyond `ablab.tasks.checkpoints.SAFE_GLOBALS` (EMA
+    weights included)."""
+    from ablab.tasks.checkpoints import read_checkpoint
+
+    _, records = tiny_study
+    for record in records:
+        for name in ("best.ckpt", "last.ckpt"):
+            assert (
+                read_checkpoint(record["_dir"] / "checkpoints" / name)["ablab"]["config"]["family"]
+                == "text2sign"
+            )

@@ -195,3 +195,33 @@ def test_bad_data_settings_name_the_field(tmp_path: Path) -> None:
         PeptideDataModule(OneHotEncoder(), split=(0.8, 0.3, 0.1))
     with pytest.raises(DataError, match="file not found"):
         PeptideDataModule(OneHotEncoder(), source="csv", path=str(tmp_path / "none.csv")).load()
+
+
+def test_a_csv_saved_with_a_byte_order_mark_reads_like_one_without(tmp_path: Path) -> None:
+    plain = write_csv(tmp_path / "plain.csv", [("GIGKFLHSAKKF", 1), ("MKVLAAGIV", 0)])
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())  # as spreadsheet programs save "UTF-8 CSV"
+    a, b = read_csv(plain), read_csv(marked)
+    assert (b.sequences, b.labels.tolist(), b.where) == (a.sequences, a.labels.tolist(), a.where)
+
+
+def test_a_fasta_file_that_is_not_utf8_names_itself(tmp_path: Path) -> None:
+    fasta = tmp_path / "p.fasta"
+    fasta.write_bytes(b">a1 caf\xe9\nGIGKFLHS\n")  # Latin-1
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,label\na1,1\n")
+    with pytest.raises(DataError) as caught:
+        read_fasta(fasta, labels)
+    assert (
+        str(caught.value)
+        == f"data.path={fasta}: not UTF-8 text (byte 0xe9 at offset 7); save the file as UTF-8"
+    )
+
+
+def test_a_semicolon_separated_peptide_csv_gets_a_hint_about_the_delimiter(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("Sequence;label\nGIG;1\nKKK;0\n")
+    with pytest.raises(
+        DataError, match=r"no column sequence or label \(found Sequence;label\).*looks ';'-separated"
+    ):
+        read_csv(path)

@@ -166,3 +166,46 @@ def test_bad_settings_are_config_errors(tmp_path: Path) -> None:
         TabularDataModule(source="csv")
     with pytest.raises(ConfigError, match="must be < 1"):
         TabularDataModule(val_fraction=0.5, test_fraction=0.5)
+
+
+@pytest.mark.parametrize("value", ["1e39", "-1e308"])
+def test_a_value_beyond_float32_names_its_file_row_and_column(tmp_path: Path, value: str) -> None:
+    """Finite in float64, infinite once cast to the float32 the model computes in."""
+    path = write_csv(tmp_path / "t.csv", f"a,b,label\n1,2,x\n3,{value},y\n5,6,x")
+    with pytest.raises(DataError) as caught:
+        read_csv_table(path)
+    assert str(caught.value) == (
+        f"{path}: feature column 'b' holds {float(value)} at data row 2 (file line 3), beyond float32's range "
+        "(+-3.403e+38) that the model computes in: rescale the column (e.g. to other units or a log scale)"
+    )
+    assert read_csv_table(write_csv(tmp_path / "ok.csv", "a,b,label\n1,3e38,x\n2,-3e38,y")).features[
+        :, 1
+    ].tolist() == [
+        pytest.approx(3e38),
+        pytest.approx(-3e38),
+    ]
+
+
+def test_large_features_still_scale_to_finite_values(tmp_path: Path) -> None:
+    """Squares of 1e20 overflow float32: the scaler is fitted in float64."""
+    rows = "\n".join(f"{i * 1e20},{i % 2},{'xy'[i % 2]}" for i in range(1, 31))
+    data = TabularDataModule(
+        source="csv",
+        path=str(write_csv(tmp_path / "t.csv", "a,b,label\n" + rows)),
+        num_features=2,
+        num_classes=2,
+    )
+    assert np.isfinite(data.feature_std).all() and np.isfinite(data.feature_mean).all()
+    assert data.feature_std[0] > 1e20
+
+
+def test_a_semicolon_separated_file_gets_a_hint_about_the_delimiter(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "t.csv", "a;b;label\n1;2;x\n3;4;y")
+    with pytest.raises(DataError) as caught:
+        read_csv_table(path)
+    assert str(caught.value) == (
+        f"{path}: no label column 'label' (columns: a;b;label); the file looks ';'-separated, but CSV "
+        "files here are comma-separated: save it with commas"
+    )
+    with pytest.raises(DataError, match="looks ';'-separated"):
+        read_csv_table(path, label_column=None, feature_columns=["a", "b"])  # --predict reads it too

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,10 @@ def sweep(tmp_path_factory) -> Sweep:
         f"paths.cache_dir={base / 'cache'}",
         f"hydra.searchpath=[file://{base / 'conf'}]",
         "+secrets=hub",
+        # Every epoch's checkpoint too, so that the state of a job killed after epoch 0 can be laid out.
+        "+callbacks.every_epoch._target_=lightning.pytorch.callbacks.ModelCheckpoint",
+        "+callbacks.every_epoch.filename='{epoch}'",
+        "+callbacks.every_epoch.save_top_k=-1",
     ]
     first = run_cli(args, env=env)
     records = find_records(base / "logs")
@@ -62,10 +67,13 @@ def sweep(tmp_path_factory) -> Sweep:
     for record in records:
         with (record["_dir"] / "csv" / "metrics.csv").open() as handle:
             csv_rows[record["_dir"]] = list(csv.DictReader(handle))
-    # What a killed job leaves behind: a `running` record beside checkpoints/last.ckpt.
+    # What a job killed after its first epoch leaves behind: a `running` record beside a last.ckpt of
+    # epoch 0 (one at the end of training is retrained from scratch instead: tests/runs).
     (killed,) = [r["_dir"] for r in records if r["choices"]["model/attention"] == "additive"]
     results = killed / "results.json"
     results.write_text(json.dumps({**json.loads(results.read_text()), "status": "running"}))
+    (epoch0,) = killed.rglob("epoch=0.ckpt")
+    shutil.copyfile(epoch0, killed / "checkpoints" / "last.ckpt")
     second = run_cli(args, env=env)
     resumed = [read_run(folder) for folder in find_runs(killed)]
     outputs = first.stdout + first.stderr + second.stdout + second.stderr

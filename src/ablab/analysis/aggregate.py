@@ -102,25 +102,23 @@ def choose_baseline(
     requested: str | None,
     study: str,
     declared: tuple[str, str] | None = None,
-    completed: set[str] | None = None,
 ) -> tuple[str, str]:
     """The baseline variant and the rule that chose it: --baseline, else the one the sweep declared
     (`declared`: variant and why, from the study's study.json), else `baseline`, else `default`, else
-    the first variant alphabetically. Only `--baseline` may pick a variant without a completed run
-    (`completed`): a comparison against nothing compares nothing."""
+    the first variant alphabetically. `variants` are those with a completed run (`_with_results`): a
+    comparison against nothing compares nothing."""
     if requested is not None:
         if requested not in variants:
             raise DataError(
                 f"study {study!r} has no variant {requested!r} for --baseline; its variants: {', '.join(variants)}"
             )
         return requested, "--baseline"
-    usable = [v for v in variants if completed is None or v in completed] or variants
-    if declared is not None and declared[0] in usable:
+    if declared is not None and declared[0] in variants:
         return declared[0], f"the sweep's baseline: {declared[1]}"
     for name in BASELINE_NAMES:
-        if name in usable:
+        if name in variants:
             return name, f"the variant named {name!r}"
-    return usable[0], "the first variant alphabetically (pass --baseline NAME to choose)"
+    return variants[0], "the first variant alphabetically (pass --baseline NAME to choose)"
 
 
 def declared_baseline(runs: list[Run], study: str) -> tuple[str, str] | None:
@@ -132,6 +130,42 @@ def declared_baseline(runs: list[Run], study: str) -> tuple[str, str] | None:
         if data and data.get("study") == study and data.get("baseline"):
             return str(data["baseline"]), str(data.get("baseline_rule") or "")
     return None
+
+
+def one_data_version(runs: list[Run]) -> tuple[list[Run], str | None]:
+    """The runs on the newest version of the study's data (the one its latest run read), and a note
+    when runs on other versions were left out: results on two versions of a data set are never mixed."""
+    versions = {r.data_hash for r in runs}
+    if len(versions) <= 1:
+        return runs, None
+    newest = max(runs, key=lambda r: r.finished_at).data_hash
+    kept = [r for r in runs if r.data_hash == newest]
+    message = (
+        f"the study holds runs on {len(versions)} versions of its data (data fingerprints "
+        f"{', '.join(sorted(str(v) for v in versions))}): reporting the {len(kept)} run(s) on the newest "
+        f"({newest}), leaving out {len(runs) - len(kept)} run(s) on older data"
+    )
+    return kept, message
+
+
+def _with_results(
+    frame: pd.DataFrame, variants: list[str], requested: str | None, study: str, warn: Warn
+) -> list[str]:
+    """The variants a baseline may be chosen from: those with a completed run (all of them when none
+    has one). A --baseline without one is an error; a `baseline` variant without one is passed over
+    with a warning."""
+    done = sorted(frame.loc[frame["included"], "variant"].unique())
+    if not done:
+        return variants
+    if requested is not None and requested in variants and requested not in done:
+        raise DataError(
+            f"study {study!r}: --baseline {requested!r} has no completed run to compare with; choose one "
+            f"of {', '.join(done)}, or re-run it"
+        )
+    skipped = [name for name in BASELINE_NAMES if name in variants and name not in done]
+    if requested is None and skipped:
+        warn(f"study {study!r}: the variant {skipped[0]!r} has no completed run: it cannot be the baseline")
+    return done
 
 
 def _dedupe(runs: list[Run], warn: Warn) -> list[Run]:
@@ -213,12 +247,13 @@ def compare_study(
     warn: Warn = warn_stderr,
 ) -> StudyComparison:
     """Compare every variant of one study with its baseline."""
+    runs, data_note = one_data_version(runs)
     primary, primary_mode = _check_one_metric(study, runs)
     key, mode = resolve_metric(metric, primary, primary_mode)
     frame = _run_rows(_dedupe(runs, warn), key)
     variants = sorted(frame["variant"].unique())
-    completed = set(frame.loc[frame["included"], "variant"])
-    base_name, rule = choose_baseline(variants, baseline, study, declared_baseline(runs, study), completed)
+    usable = _with_results(frame, variants, baseline, study, warn)
+    base_name, rule = choose_baseline(usable, baseline, study, declared_baseline(runs, study))
     variants.remove(base_name)
     variants.insert(0, base_name)
 
@@ -230,7 +265,7 @@ def compare_study(
         column: included.loc[included["variant"] == base_name, column].mean() for _, column, _ in COSTS
     }
     base_hashes = frame.loc[frame["variant"] == base_name, "config_hash"]
-    warnings: list[str] = []
+    warnings: list[str] = [data_note] if data_note else []
     rows = []
     for variant in variants:
         own = frame[frame["variant"] == variant]

@@ -45,6 +45,7 @@ class Run:
     reason: str | None = None
     config_hash: str = ""
     finished_at: str = ""
+    data_hash: str | None = None  # fingerprint of the data files the run read (None: generated data)
 
 
 def _number(value: Any) -> float:
@@ -73,6 +74,7 @@ def run_from_record(record: dict[str, Any], path: Path) -> Run:
         reason=error.get("message") if isinstance(error, dict) else str(error),
         config_hash=str(record.get("config_hash", "")),
         finished_at=str(record.get("finished_at") or record.get("started_at") or ""),
+        data_hash=(record.get("data") or {}).get("hash") if isinstance(record.get("data"), dict) else None,
     )
 
 

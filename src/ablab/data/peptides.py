@@ -13,6 +13,7 @@ Sources (`data.source`):
 from __future__ import annotations
 
 import csv
+import io
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
 from ablab.data.base import SplitDataModule
+from ablab.data.csvfiles import delimiter_hint, read_text
 from ablab.encoders.base import UNKNOWN, Encoder
 from ablab.encoders.cache import EmbeddingCache, EmbeddingStore
 from ablab.errors import ConfigError, DataError, require
@@ -92,22 +94,22 @@ def read_csv(path: Path) -> Peptides:
     """The reference study's CSV: `Sequence`, `label` (0/1), optional `Length` and `id`."""
     if not path.is_file():
         raise DataError(f"data.path={path}: file not found; give a CSV with columns Sequence,label")
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = {c.strip().lower(): c for c in reader.fieldnames or []}
-        missing = [c for c in ("sequence", "label") if c not in columns]
-        if missing:
-            raise DataError(
-                f"data.path={path}: no column {' or '.join(missing)} (found "
-                f"{', '.join(reader.fieldnames or []) or 'none'}); the CSV needs Sequence,label"
-            )
-        ids, sequences, labels, where, bad = [], [], [], [], []
-        for line, row in enumerate(reader, start=2):
-            place = f"line {line}"
-            sequences.append(row[columns["sequence"]] or "")
-            labels.append(_label(row[columns["label"]], place, bad))
-            ids.append((row.get(columns.get("id", ""), "") or "").strip() or f"{path.stem}_{line - 1}")
-            where.append(place)
+    reader = csv.DictReader(io.StringIO(read_text(path, "data.path"), newline=""))
+    columns = {c.strip().lower(): c for c in reader.fieldnames or []}
+    missing = [c for c in ("sequence", "label") if c not in columns]
+    if missing:
+        raise DataError(
+            f"data.path={path}: no column {' or '.join(missing)} (found "
+            f"{', '.join(reader.fieldnames or []) or 'none'}); the CSV needs Sequence,label"
+            f"{delimiter_hint(list(reader.fieldnames or []))}"
+        )
+    ids, sequences, labels, where, bad = [], [], [], [], []
+    for line, row in enumerate(reader, start=2):
+        place = f"line {line}"
+        sequences.append(row[columns["sequence"]] or "")
+        labels.append(_label(row[columns["label"]], place, bad))
+        ids.append((row.get(columns.get("id", ""), "") or "").strip() or f"{path.stem}_{line - 1}")
+        where.append(place)
     if bad:
         raise DataError(f"data.path={path}: label must be 0 or 1 at {_places(bad)}")
     return Peptides(ids, sequences, np.asarray(labels, dtype=np.int64), where)
@@ -123,7 +125,7 @@ def read_fasta(path: Path, labels_path: Path | None) -> Peptides:
             "with columns id,label"
         )
     ids, chunks, where = [], [], []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(read_text(path, "data.path").splitlines(), start=1):
         if line.startswith(">"):
             name = line[1:].split()[0] if line[1:].split() else ""
             if not name:
@@ -139,19 +141,18 @@ def read_fasta(path: Path, labels_path: Path | None) -> Peptides:
     repeated = [where[k] for k, i in enumerate(ids) if seen.setdefault(i, k) != k]
     if repeated:
         raise DataError(f"data.path={path}: repeated record ids {_places(repeated)}; ids must be unique")
-    with Path(labels_path).open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = {c.strip().lower(): c for c in reader.fieldnames or []}
-        if "id" not in columns or "label" not in columns:
-            raise DataError(
-                f"data.labels_path={labels_path}: needs columns id,label (found "
-                f"{', '.join(reader.fieldnames or []) or 'none'})"
-            )
-        bad: list[str] = []
-        by_id = {
-            row[columns["id"]].strip(): _label(row[columns["label"]], f"line {n}", bad)
-            for n, row in enumerate(reader, start=2)
-        }
+    reader = csv.DictReader(io.StringIO(read_text(Path(labels_path), "data.labels_path"), newline=""))
+    columns = {c.strip().lower(): c for c in reader.fieldnames or []}
+    if "id" not in columns or "label" not in columns:
+        raise DataError(
+            f"data.labels_path={labels_path}: needs columns id,label (found "
+            f"{', '.join(reader.fieldnames or []) or 'none'}){delimiter_hint(list(reader.fieldnames or []))}"
+        )
+    bad: list[str] = []
+    by_id = {
+        row[columns["id"]].strip(): _label(row[columns["label"]], f"line {n}", bad)
+        for n, row in enumerate(reader, start=2)
+    }
     if bad:
         raise DataError(f"data.labels_path={labels_path}: label must be 0 or 1 at {_places(bad)}")
     unlabelled = [w for i, w in zip(ids, where) if i not in by_id]

@@ -18,6 +18,7 @@ Clips are resampled to `frames` evenly spaced frames and resized to height x wid
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from torch.utils.data import TensorDataset
 
 from ablab.data.base import SplitDataModule
 from ablab.data.cache import cache_key, cached_arrays
+from ablab.data.csvfiles import delimiter_hint, read_text
 from ablab.errors import DataError, require
 
 SPLITS = ("train", "val", "test")
@@ -274,14 +276,14 @@ def read_rows(csv_path: Path) -> list[dict[str, str]]:
         raise DataError(
             f"{csv_path}: captions CSV not found; set data.csv_path to a file with columns id,text,path"
         )
-    with csv_path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in ("id", "text", "path") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(
-                f"{csv_path}: missing column(s) {', '.join(missing)}; the header needs id,text,path[,split]"
-            )
-        rows = list(reader)
+    reader = csv.DictReader(io.StringIO(read_text(csv_path, "data.csv_path"), newline=""))
+    missing = [c for c in ("id", "text", "path") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DataError(
+            f"{csv_path}: missing column(s) {', '.join(missing)}; the header needs id,text,path[,split]"
+            f"{delimiter_hint(list(reader.fieldnames or []))}"
+        )
+    rows = list(reader)
     if not rows:
         raise DataError(f"{csv_path}: no rows; add one row per clip (id,text,path)")
     return rows

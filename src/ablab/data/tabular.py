@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from ablab.data.base import SplitDataModule
+from ablab.data.csvfiles import delimiter_hint
 from ablab.errors import ConfigError, DataError, require
 
 BUNDLED = ("wine", "breast_cancer", "digits")
@@ -58,9 +59,14 @@ def _first(bad: np.ndarray) -> int:
     return int(np.flatnonzero(bad)[0])
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def numeric_features(frame: object, columns: list[str], origin: str) -> np.ndarray:
-    """The columns as float32, or a DataError naming the first column with a non-numeric, empty or
-    infinite value and its first bad row (data row 1 is file line 2, after the header)."""
+    """The columns as float32, or a DataError naming the first column with a non-numeric, empty,
+    infinite or float32-overflowing value and its first bad row (data row 1 is file line 2, after the
+    header). Checked in float32, the dtype the model computes in: 1e39 is finite in float64 but inf
+    once cast."""
     import pandas as pd
 
     out = np.empty((len(frame), len(columns)), dtype=np.float32)
@@ -88,6 +94,14 @@ def numeric_features(frame: object, columns: list[str], origin: str) -> np.ndarr
             raise DataError(
                 f"{origin}: feature column {name!r} is infinite at data row {row + 1} (file line "
                 f"{row + 2}): replace it with a finite number"
+            )
+        too_large = np.abs(values) > FLOAT32_MAX
+        if too_large.any():
+            row = _first(too_large)
+            raise DataError(
+                f"{origin}: feature column {name!r} holds {raw.iloc[row]} at data row {row + 1} (file line "
+                f"{row + 2}), beyond float32's range (+-{FLOAT32_MAX:.4g}) that the model computes in: "
+                "rescale the column (e.g. to other units or a log scale)"
             )
         out[:, j] = values
     return out
@@ -153,11 +167,12 @@ def read_csv_table(
         raise DataError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from exc
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
+    hint = delimiter_hint(columns)
     if label_column is not None and label_column not in columns:
-        raise DataError(
-            f"{path}: no label column {label_column!r} (columns: {', '.join(columns)}); set "
-            "data.label_column to one of them"
-        )
+        fix = hint or "; set data.label_column to one of them"
+        raise DataError(f"{path}: no label column {label_column!r} (columns: {', '.join(columns)}){fix}")
+    if hint:
+        raise DataError(f"{path}: one column only ({columns[0]!r}){hint}")
     if feature_columns is None:
         feature_columns = [c for c in columns if c != label_column]
     else:
@@ -296,7 +311,8 @@ class TabularDataModule(SplitDataModule):
         self.indices = split_indices(
             table.labels, val_fraction, test_fraction, seed, table.origin, table.class_names
         )
-        train = table.features[self.indices["train"]]
+        # In float64: squares of large float32 features overflow float32, and the scaler is cast back.
+        train = table.features[self.indices["train"]].astype(np.float64)
         std = train.std(axis=0)
         self.feature_mean = train.mean(axis=0).astype(np.float32)
         self.feature_std = np.where(std > 0, std, 1.0).astype(np.float32)

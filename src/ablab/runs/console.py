@@ -31,13 +31,16 @@ def in_sweep() -> bool:
     return bool(os.environ.get(JOURNAL_ENV))
 
 
+_REDIRECTED = {"now": False}
+
+
 def announce(message: str) -> None:
-    """Tell the researcher what a long step does (`generating HNet data: 27,000 samples`): through
-    the journal to the study's terminal inside a sweep, else on stderr."""
+    """Tell the researcher what a long step does (`generating HNet data: 27,000 samples`) or what
+    went wrong before training: through the journal to the study's terminal inside a sweep (and into
+    the run's train.log while it trains), else on stderr."""
     if in_sweep():
         append_event({"event": "note", "message": message})
-        print(message, file=sys.stderr, flush=True)  # and into the run's train.log
-    else:
+    if not in_sweep() or _REDIRECTED["now"]:
         print(message, file=sys.stderr, flush=True)
 
 
@@ -69,16 +72,17 @@ def route_library_logs() -> None:
 def run_output(run_dir: Path, redirect: bool) -> Iterator[Path]:
     """While the run trains, append its log lines to `<run>/train.log`; with `redirect` (a job of a
     sweep) everything the process writes to stdout and stderr goes there instead of the terminal."""
+    from ablab.runs.job_files import JobLogFile
+
     path = run_dir / LOG_FILE
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
-    handler.addFilter(_DropNoise())
-    root = logging.getLogger()
     if redirect:
         with _redirected(path):
             yield path
         return
+    handler = JobLogFile(str(path), encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    handler.addFilter(_DropNoise())
+    root = logging.getLogger()
     root.addHandler(handler)
     try:
         yield path
@@ -92,13 +96,19 @@ def _redirected(path: Path) -> Iterator[None]:
     """stdout and stderr (file descriptors 1 and 2, and Python's objects on them) into `path`."""
     sys.stdout.flush()
     sys.stderr.flush()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError:  # a folder that cannot take the log: the run fails or completes on its own terms
+        yield
+        return
     saved = os.dup(1), os.dup(2)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
+        _REDIRECTED["now"] = True
         yield
     finally:
+        _REDIRECTED["now"] = False
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()

@@ -1,14 +1,16 @@
-"""Run one job of a study: skip it when completed, resume it when interrupted, record it always.
+"""Run one job of a study: skip it when completed, resume it when interrupted, start it over with the
+earlier outputs set aside otherwise (`ablab.runs.recovery` decides), and record it always.
 
 The record (`results.json`) is written atomically at start (`status: running`) and at the end
 (`completed`, `failed` with the traceback, or `diverged`). A run's exception never escapes into the
-sweep: the sweep goes on and its summary reports it.
+sweep, nor does an error around training (a read-only folder, a full disk): the sweep goes on and its
+summary reports it with one line of cause.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import sys
 import time
 import traceback
@@ -17,23 +19,22 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ablab.errors import RunDiverged, find_user_error
+from ablab.errors import ConfigError, RunDiverged, find_user_error
 from ablab.runs.console import announce, in_sweep, run_output
+from ablab.runs.fingerprint import data_fingerprint
 from ablab.runs.identity import config_hash
+from ablab.runs.job_files import write_hydra_files
 from ablab.runs.journal import append_event
 from ablab.runs.records import (
     RESULTS_FILE,
     SCHEMA,
-    CorruptRecord,
     git_commit,
     package_versions,
-    read_record,
-    write_json_atomic,
+    write_record,
 )
+from ablab.runs.recovery import LOCK_FILE, SET_ASIDE, Plan, decide, set_aside
 from ablab.secrets import redact
 
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
-LOCK_FILE = ".run.lock"
 # Where srun tasks, torchrun and Lightning's subprocess launcher put a process's rank (Lightning's order).
 _RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
@@ -71,107 +72,26 @@ def _hydra_context() -> tuple[list[str], dict[str, Any], bool]:
     return list(overrides), choices, hydra.mode == RunMode.MULTIRUN
 
 
-def _set_aside(paths: list[Path], run_dir: Path, why: str) -> Path | None:
-    """Move earlier outputs into `previous/<time>-<why>/` instead of deleting or overwriting them."""
-    existing = [p for p in paths if p.exists()]
-    if not existing:
-        return None
-    target = run_dir / "previous" / f"{time.strftime('%Y%m%d-%H%M%S')}-{why}"
-    target.mkdir(parents=True, exist_ok=True)
-    for path in existing:
-        shutil.move(str(path), str(target / path.name))
-    return target
+def _one_line(exc: BaseException) -> str:
+    """`Type: first line of the message`: what the console and the summary show of an error."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def previous_record(run_dir: Path) -> dict[str, Any] | None:
-    """The run's earlier record, or None; a corrupt one is set aside (kept) and the run redone."""
-    path = run_dir / RESULTS_FILE
-    if not path.exists():
-        return None
+def _say_error(line: str) -> None:
+    """In a multirun each failed job says so; a single run's `error:` line comes from its entry point
+    (once, with the exit code)."""
+    if _hydra_context()[2]:
+        print(f"error: {line}", file=sys.stderr)
+
+
+def _journal(event: dict[str, Any]) -> None:
+    """Append to the sweep journal; a journal that cannot be written (full disk) costs one warning,
+    and the summary counts the job as unfinished."""
     try:
-        return read_record(path)
-    except CorruptRecord as exc:
-        kept = _set_aside([path], run_dir, "corrupt")
-        announce(f"warning: {exc}; kept it in {kept} and re-running this run")
-        return None
-
-
-def base_record(cfg: DictConfig) -> dict[str, Any]:
-    """The fields known before training: identity, choices, seed, versions, commit."""
-    overrides, choices, _ = _hydra_context()
-    return {
-        "schema": SCHEMA,
-        "status": "running",
-        "study": cfg.study,
-        "variant": cfg.variant,
-        "family": cfg.family,
-        "seed": cfg.seed,
-        "config_hash": config_hash(cfg),
-        "metric": {"name": cfg.metric.name, "mode": cfg.metric.mode},
-        "overrides": overrides,
-        "choices": choices,
-        "metrics": {},
-        "cost": {},
-        "versions": package_versions(),
-        "git_commit": git_commit(Path(__file__).parent),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
-def _follow(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """A non-zero rank: rank zero's skip/resume decision, read-only; only rank zero writes the record,
-    the journal and set-aside folders."""
-    path = run_dir / RESULTS_FILE
-    try:
-        earlier = read_record(path) if path.exists() else None
-    except CorruptRecord:
-        earlier = None
-    if earlier and earlier["status"] == "completed" and not cfg.force_rerun:
-        return {**earlier, "skipped": True}
-    last = run_dir / LAST_CHECKPOINT
-    resume_from = last if not cfg.force_rerun and last.exists() else None
-    try:
-        from ablab.runs.fit import fit_and_test
-
-        fit_and_test(cfg, run_dir, resume_from)
-    except Exception as exc:
-        return {"status": "failed", "metrics": {}, "error": {"message": f"{type(exc).__name__}: {exc}"}}
-    return {"status": "completed", "metrics": {}}
-
-
-def _claim(run_dir: Path) -> Any | None:
-    """An exclusive lock on the run folder for this process's lifetime, or None when another process
-    holds it (a sweep still running, or an orphaned worker of a killed one): two processes resuming
-    the same run would write over each other's checkpoints. The OS drops the lock when its holder
-    dies, even by SIGKILL, so a crash never leaves a run locked."""
-    from filelock import FileLock, Timeout
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(run_dir / LOCK_FILE)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return None
-    return lock
-
-
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Execute (or skip) the run described by `cfg`; return its record."""
-    run_dir = Path(cfg.paths.output_dir)
-    if global_rank() != 0:
-        return _follow(cfg, run_dir)
-    lock = _claim(run_dir)
-    if lock is None:
-        message = (
-            f"Busy: another process is running {run_dir} now (it holds {run_dir / LOCK_FILE}); nothing "
-            "was changed. Wait for it to finish or stop it, then run again"
-        )
-        _event(cfg, run_dir, "failed", reason=message)
-        return {"status": "busy", "metrics": {}, "error": {"message": message}}
-    try:
-        return _run_claimed(cfg, run_dir)
-    finally:
-        lock.release()
+        append_event(redact(event))
+    except OSError as exc:
+        print(f"warning: could not append to the sweep journal ({exc.strerror})", file=sys.stderr)
 
 
 def _event(
@@ -194,40 +114,176 @@ def _event(
             wall_time_s=record.get("wall_time_s"),
             reason=(record.get("error") or {}).get("message"),
         )
-    append_event(event)
+    _journal(event)
+
+
+def check_seed(cfg: DictConfig) -> None:
+    """`seed=abc` names its field before any data is generated."""
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed={seed!r} is invalid: must be an integer (seed=1)")
+
+
+def base_record(cfg: DictConfig) -> dict[str, Any]:
+    """The fields known before training: identity, data fingerprint, choices, seed, versions, commit."""
+    overrides, choices, _ = _hydra_context()
+    return {
+        "schema": SCHEMA,
+        "status": "running",
+        "study": cfg.study,
+        "variant": cfg.variant,
+        "family": cfg.family,
+        "seed": cfg.seed,
+        "config_hash": config_hash(cfg),
+        "data": data_fingerprint(cfg),
+        "metric": {"name": cfg.metric.name, "mode": cfg.metric.mode},
+        "overrides": overrides,
+        "choices": choices,
+        "metrics": {},
+        "cost": {},
+        "versions": package_versions(),
+        "git_commit": git_commit(Path(__file__).parent),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _follow(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """A non-zero rank: rank zero's skip/resume decision, read-only; only rank zero writes the record,
+    the journal and set-aside folders."""
+    plan = decide(cfg, run_dir)
+    if plan.action == "skip":
+        return {**plan.earlier, "skipped": True}
+    try:
+        from ablab.runs.fit import fit_and_test
+
+        fit_and_test(cfg, run_dir, plan.resume_from if plan.action == "resume" else None)
+    except Exception as exc:
+        return {"status": "failed", "metrics": {}, "error": {"message": _one_line(exc)}}
+    return {"status": "completed", "metrics": {}}
+
+
+def _claim(run_dir: Path) -> Any | None:
+    """An exclusive lock on the run folder for this process's lifetime, or None when another process
+    holds it (a sweep still running, or an orphaned worker of a killed one): two processes resuming
+    the same run would write over each other's checkpoints. The OS drops the lock when its holder
+    dies, even by SIGKILL, so a crash never leaves a run locked."""
+    from filelock import FileLock, Timeout
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(run_dir / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    return lock
+
+
+def _skip(cfg: DictConfig, run_dir: Path, earlier: dict[str, Any]) -> dict[str, Any]:
+    """A completed run is reused as it is: its folder is left byte for byte as it was. The study's
+    terminal (or a single run's last line) says so."""
+    _event(cfg, run_dir, "skipped", {**earlier, "wall_time_s": None})
+    return {**earlier, "skipped": True}
+
+
+def _failed_around_training(
+    cfg: DictConfig, run_dir: Path, record: dict[str, Any] | None, exc: BaseException
+) -> dict[str, Any]:
+    """An error outside training (the folder, the disk): a failed record where one can be written, one
+    line of cause on the console and in the summary, no traceback."""
+    message = _one_line(exc)
+    _say_error(f"run failed: {run_dir}: {message}")
+    if record is not None:
+        record.update(status="failed", error={"message": message, "traceback": traceback.format_exc()})
+        record.setdefault("finished_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        with contextlib.suppress(OSError):  # the journal and the console still say what happened
+            write_record(run_dir / RESULTS_FILE, redact(record))
+    _event(cfg, run_dir, "failed", reason=message)
+    return record or {"status": "failed", "metrics": {}, "error": {"message": message}}
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Execute (or skip) the run described by `cfg`; return its record."""
+    run_dir = Path(cfg.paths.output_dir)
+    if global_rank() != 0:
+        return _follow(cfg, run_dir)
+    try:
+        lock = _claim(run_dir)
+    except OSError as exc:
+        try:
+            plan = decide(cfg, run_dir)  # a read-only folder still serves a completed result
+        except OSError:
+            plan = Plan("fresh")
+        if plan.action == "skip":
+            return _skip(cfg, run_dir, plan.earlier)
+        return _failed_around_training(cfg, run_dir, None, exc)
+    if lock is None:
+        message = (
+            f"Busy: another process is running {run_dir} now (it holds {run_dir / LOCK_FILE}); nothing "
+            "was changed. Wait for it to finish or stop it, then run again"
+        )
+        _event(cfg, run_dir, "failed", reason=message)
+        return {"status": "busy", "metrics": {}, "error": {"message": message}}
+    try:
+        return _run_claimed(cfg, run_dir)
+    finally:
+        lock.release()
+
+
+def _prepare(cfg: DictConfig, run_dir: Path, plan: Plan) -> dict[str, Any]:
+    """Set earlier outputs aside as planned, write `.hydra/` and the `running` record."""
+    kept = None
+    if plan.action == "fresh" and plan.why:
+        kept = set_aside(run_dir, plan.why)
+    elif plan.corrupt_record:
+        kept = set_aside(run_dir, "corrupt-record", [run_dir / RESULTS_FILE])
+    if plan.notice:
+        kept_in = kept.relative_to(run_dir) if kept else None
+        what = (
+            f"earlier outputs moved to {kept_in}; training from scratch"
+            if plan.action == "fresh"
+            else (f"kept it in {kept_in}")
+        )
+        # Paths inside the run folder are shown relative to it: the line names the folder once.
+        announce(f"warning: {run_dir}: {plan.notice.replace(f'{run_dir}/', '')}; {what}")
+    write_hydra_files(run_dir, cfg)
+    earlier_attempts = len(list((run_dir / SET_ASIDE).iterdir())) if (run_dir / SET_ASIDE).is_dir() else 0
+    record = base_record(cfg)
+    record["attempt"] = max((plan.earlier or {}).get("attempt", 0), earlier_attempts) + 1
+    record["resumed_from"] = str(plan.resume_from) if plan.resume_from else None
+    record["set_aside"] = str(kept.relative_to(run_dir)) if kept else None
+    _event(cfg, run_dir, "started", job_id=_hydra_job_id())
+    write_record(run_dir / RESULTS_FILE, redact(record))
+    return record
 
 
 def _run_claimed(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    results_path = run_dir / RESULTS_FILE
-    earlier = previous_record(run_dir)
-    if earlier and earlier["status"] == "completed" and not cfg.force_rerun:
-        _event(cfg, run_dir, "skipped", {**earlier, "wall_time_s": None})
-        return {**earlier, "skipped": True}
-
-    resume_from = None
-    if cfg.force_rerun:
-        outputs = [results_path, run_dir / "checkpoints", run_dir / "csv", run_dir / "wandb"]
-        _set_aside(outputs, run_dir, "forced")
-    elif (run_dir / LAST_CHECKPOINT).exists():
-        resume_from = run_dir / LAST_CHECKPOINT
-    elif earlier:
-        _set_aside([results_path, run_dir / "wandb"], run_dir, earlier["status"])
-
-    record = base_record(cfg)
-    record["attempt"] = (earlier or {}).get("attempt", 0) + 1
-    record["resumed_from"] = str(resume_from) if resume_from else None
-    _event(cfg, run_dir, "started", job_id=_hydra_job_id())
-    write_json_atomic(results_path, redact(record))
+    record: dict[str, Any] | None = None
+    try:
+        plan = decide(cfg, run_dir)
+        if plan.action == "skip":
+            return _skip(cfg, run_dir, plan.earlier)
+        record = _prepare(cfg, run_dir, plan)
+    except OSError as exc:
+        with contextlib.suppress(Exception):  # a failed record, where one can still be written
+            record = record or base_record(cfg)
+        return _failed_around_training(cfg, run_dir, record, exc)
     with run_output(run_dir, redirect=in_sweep()):
-        record = _train(cfg, run_dir, record, resume_from)
+        record, cancelled = _train(cfg, run_dir, record, plan)
+    try:
+        write_record(run_dir / RESULTS_FILE, redact(record))
+    except OSError as exc:
+        return _failed_around_training(cfg, run_dir, None, exc)
+    _event(cfg, run_dir, record["status"], record)
+    if cancelled is not None:
+        raise cancelled
     return record
 
 
 def _train(
-    cfg: DictConfig, run_dir: Path, record: dict[str, Any], resume_from: Path | None
-) -> dict[str, Any]:
-    """Fit and test; record the outcome whatever happens (SIGTERM is recorded, then re-raised)."""
-    results_path = run_dir / RESULTS_FILE
+    cfg: DictConfig, run_dir: Path, record: dict[str, Any], plan: Plan
+) -> tuple[dict[str, Any], SystemExit | None]:
+    """Fit and test; the outcome goes into `record` whatever happens. SIGTERM is handed back to be
+    re-raised once the record is written."""
     if cfg.get("print_config"):
         from ablab.runs.config_tree import print_config_tree
 
@@ -235,11 +291,12 @@ def _train(
     started = time.perf_counter()
     cancelled: SystemExit | None = None
     try:
+        check_seed(cfg)
         from ablab.runs.fit import fit_and_test
 
-        outcome = fit_and_test(cfg, run_dir, resume_from)
+        outcome = fit_and_test(cfg, run_dir, plan.resume_from)
         if not outcome.is_global_zero:
-            return record
+            return record, None
         record.update(
             status="completed",
             metrics=outcome.metrics,
@@ -251,10 +308,11 @@ def _train(
     except Exception as exc:
         user_error = find_user_error(exc)
         status = "diverged" if isinstance(user_error, RunDiverged) else "failed"
-        message = f"{type(user_error or exc).__name__}: {user_error or exc}"
+        message = _one_line(user_error or exc)
         record.update(status=status, error={"message": message, "traceback": traceback.format_exc()})
-        if in_sweep():  # into train.log; a single run's entry point prints its one error line
+        if in_sweep():  # into train.log; the study's terminal shows the one line
             print(traceback.format_exc(), file=sys.stderr)
+        _say_error(f"run {status}: {run_dir}: {message}")
     except SystemExit as exc:
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -264,12 +322,8 @@ def _train(
         # run as failed (a re-run resumes it from last.ckpt), then exit as asked.
         message = "Cancelled: the job received SIGTERM (scancel, a time limit or a kill)"
         record.update(status="failed", error={"message": message, "traceback": traceback.format_exc()})
-        print(f"error: run failed: {run_dir}: {message}", file=sys.stderr)
+        _say_error(f"run failed: {run_dir}: {message}")
         cancelled = exc
     record["wall_time_s"] = round(time.perf_counter() - started, 3)
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    write_json_atomic(results_path, redact(record))
-    _event(cfg, run_dir, record["status"], record)
-    if cancelled is not None:
-        raise cancelled
-    return record
+    return record, cancelled

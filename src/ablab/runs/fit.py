@@ -48,13 +48,11 @@ def threads_per_job() -> int | None:
 def _progress_in_checkpoint(checkpoint: Any) -> tuple[Any, int]:
     """Best score and epochs trained, read from the checkpoint callback's last checkpoint (best.ckpt
     without save_last, then counting the epochs up to the best)."""
-    import torch
+    from ablab.tasks.checkpoints import read_checkpoint
 
     folder = Path(checkpoint.dirpath)
     path = folder / f"{checkpoint.CHECKPOINT_NAME_LAST}{checkpoint.FILE_EXTENSION}"
-    state = torch.load(
-        path if path.exists() else checkpoint.best_model_path, map_location="cpu", weights_only=False
-    )
+    state = read_checkpoint(path if path.exists() else checkpoint.best_model_path)
     callback = next(v for k, v in state["callbacks"].items() if k.startswith("ModelCheckpoint"))
     return callback["best_model_score"], state["epoch"] + 1
 
@@ -83,9 +81,11 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
     from ablab.callbacks.system_metrics import SystemMetrics
     from ablab.loggers import finish_runs, start_runs
     from ablab.runs.console import in_sweep, route_library_logs
+    from ablab.runs.fingerprint import data_fingerprint
     from ablab.runs.instantiate import instantiate_group
     from ablab.secrets import redact
     from ablab.tasks.base import count_parameters
+    from ablab.tasks.checkpoints import safe_loading
 
     route_library_logs()
     threads = threads_per_job()
@@ -105,7 +105,9 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
     if system is None:
         system = SystemMetrics()
         callbacks.append(system)
-    callbacks.append(ConfigInCheckpoint(redact(OmegaConf.to_container(cfg, resolve=True))))
+    # The data fingerprint travels with the weights: ablab-eval refuses to re-test on changed data.
+    config = redact(OmegaConf.to_container(cfg, resolve=True))
+    callbacks.append(ConfigInCheckpoint(config, {"data": data_fingerprint(cfg)}))
     callbacks.append(RngStateInCheckpoint())
     loggers = instantiate_group(cfg.get("logger"), "logger")
     start_runs(loggers, cfg, run_dir, resume_from)
@@ -113,7 +115,15 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
         cfg.trainer, callbacks=callbacks, logger=loggers or False, enable_progress_bar=show_bar
     )
 
-    trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    # weights_only said explicitly: no pickled code in a planted last.ckpt runs, whatever torch's default
+    # or TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD say (ablab.runs.recovery has read it the same way already).
+    with safe_loading():
+        trainer.fit(
+            task,
+            datamodule=datamodule,
+            ckpt_path=str(resume_from) if resume_from else None,
+            weights_only=True,
+        )
     checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
     best_score = checkpoint.best_model_score if checkpoint is not None else None
@@ -125,7 +135,8 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
     fit_metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
     if best_score is not None:
         fit_metrics[f"val/{cfg.metric.name}"] = float(best_score)
-    trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False)
+    with safe_loading():
+        trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
     test_metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
     outcome = Outcome(
         metrics={**fit_metrics, **test_metrics},

@@ -1,4 +1,5 @@
-"""Run identity: a hash of the result-relevant config, the variant name, and the run folder.
+"""Run identity: a hash of the result-relevant config and of the data files it reads, the variant
+name, and the run folder.
 
 Registered as OmegaConf resolvers so that Hydra's own `hydra.run.dir` / `hydra.sweep.subdir` use them:
 parallel jobs never collide and a re-run of a sweep lands in the same folders. Imports only omegaconf,
@@ -13,6 +14,9 @@ import json
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+
+from ablab.runs.fingerprint import data_fingerprint
+from ablab.secrets import is_secret_key
 
 HASH_LENGTH = 10
 # Set by the sweep callback for its jobs: the override keys the multirun varies (comma-separated).
@@ -30,7 +34,7 @@ def _strip(node: Any, patterns: list[str], prefix: str = "") -> Any:
         out = {}
         for key, value in node.items():
             dotted = f"{prefix}{key}"
-            if not _matches(dotted, patterns):
+            if not _matches(dotted, patterns) and not is_secret_key(str(key)):
                 out[key] = _strip(value, patterns, dotted + ".")
         return out
     if isinstance(node, list):
@@ -39,11 +43,16 @@ def _strip(node: Any, patterns: list[str], prefix: str = "") -> Any:
 
 
 def identity_dict(cfg: DictConfig) -> dict[str, Any]:
-    """The config that determines a run's results: unresolved (interpolations are part of the config,
-    and what they point at is hashed too) and without the ignored fields (`run_id.ignore`)."""
+    """What determines a run's results: the config unresolved (interpolations are part of the config,
+    and what they point at is hashed too), without the ignored fields (`run_id.ignore`) and secrets,
+    plus the fingerprint of the data files it reads (`run_id.inputs`), so changed data is a new run."""
     container = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
     ignore = list(container.get("run_id", {}).get("ignore", []))
-    return _strip(container, ignore)
+    identity = _strip(container, ignore)
+    data = data_fingerprint(cfg)
+    if data is not None:
+        identity["_data"] = data["hash"]
+    return identity
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -75,7 +84,7 @@ def variant_from_overrides(
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
         dotted = key.replace("/", ".")
-        if key.split("/")[0] in _NOT_VARIANT or _matches(dotted, ignore):
+        if key.split("/")[0] in _NOT_VARIANT or _matches(dotted, ignore) or is_secret_key(dotted):
             continue
         if swept is not None and key not in swept:
             continue

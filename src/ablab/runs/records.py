@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ from typing import Any
 RESULTS_FILE = "results.json"
 SCHEMA = 1
 STATUSES = ("running", "completed", "failed", "diverged")
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 _VERSIONED = ("torch", "lightning", "torchmetrics", "hydra-core", "omegaconf", "numpy", "wandb", "ablab")
 
 
@@ -34,6 +36,29 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """`write_json_atomic`, and on a full disk (which refuses the temporary copy an atomic write needs)
+    the record without its traceback, compact, over the existing file's own blocks: a failed record
+    still lands where a few kilobytes cannot be found. Raises when neither fits."""
+    try:
+        write_json_atomic(path, record)
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL or not path.is_file():
+            raise
+        compact = {**record}
+        if isinstance(compact.get("error"), dict):
+            compact["error"] = {k: v for k, v in compact["error"].items() if k != "traceback"}
+        text = json.dumps(compact, sort_keys=True, default=str, allow_nan=True) + "\n"
+        try:
+            with path.open("r+") as handle:
+                handle.write(text)
+                handle.truncate()
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError:
+            raise exc from None
 
 
 def read_record(path: Path) -> dict[str, Any]:

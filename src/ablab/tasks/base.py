@@ -10,6 +10,25 @@ import lightning as L
 import torch
 from torch import nn
 
+from ablab.errors import ConfigError
+
+# Words of torch's optimiser messages ("Invalid learning rate: -1") and the argument they are about.
+_OPTIMIZER_ARGS = {"learning rate": "lr", "weight_decay": "weight_decay", "beta": "betas", "epsilon": "eps"}
+
+
+def check_optimizer(factory: Callable[..., torch.optim.Optimizer]) -> None:
+    """Build the optimiser once on a stand-in parameter, so that `task.optimizer.lr=-1` fails naming
+    its field at construction, before any data is generated, instead of when training starts. torch's
+    own checks decide what is valid."""
+    try:
+        factory([nn.Parameter(torch.zeros(1))])
+    except (ValueError, TypeError) as exc:
+        text = str(exc)
+        arg = next((a for words, a in _OPTIMIZER_ARGS.items() if words in text), None)
+        keywords = getattr(factory, "keywords", {}) or {}
+        field = f"task.optimizer.{arg}={keywords[arg]!r}" if arg in keywords else "task.optimizer"
+        raise ConfigError(f"{field} is invalid: {text}") from exc
+
 
 class Task(L.LightningModule):
     """Wraps a plain model; subclasses define the loss and metrics of their family."""
@@ -22,6 +41,7 @@ class Task(L.LightningModule):
         scheduler_interval: str = "epoch",
     ) -> None:
         super().__init__()
+        check_optimizer(optimizer)
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
