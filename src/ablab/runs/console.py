@@ -34,6 +34,11 @@ def in_sweep() -> bool:
 _REDIRECTED = {"now": False}
 
 
+def redirected() -> bool:
+    """Whether this process's stdout and stderr go to a training run's train.log now."""
+    return _REDIRECTED["now"]
+
+
 def announce(message: str) -> None:
     """Tell the researcher what a long step does (`generating HNet data: 27,000 samples`) or what
     went wrong before training: through the journal to the study's terminal inside a sweep (and into
@@ -91,6 +96,23 @@ def run_output(run_dir: Path, redirect: bool) -> Iterator[Path]:
         handler.close()
 
 
+def _flush_or_drop() -> None:
+    """Flush what Python still buffers for the log; what a full disk refused is dropped (written to
+    /dev/null), not left in the buffer to reach the terminal once stdout and stderr point back there."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+    finally:
+        os.close(devnull)
+
+
 @contextlib.contextmanager
 def _redirected(path: Path) -> Iterator[None]:
     """stdout and stderr (file descriptors 1 and 2, and Python's objects on them) into `path`."""
@@ -109,9 +131,7 @@ def _redirected(path: Path) -> Iterator[None]:
         yield
     finally:
         _REDIRECTED["now"] = False
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
+        _flush_or_drop()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for handle in (fd, *saved):

@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ablab.errors import ConfigError, RunDiverged, find_user_error
-from ablab.runs.console import announce, in_sweep, run_output
+from ablab.runs.console import announce, in_sweep, redirected, run_output
 from ablab.runs.fingerprint import data_fingerprint
 from ablab.runs.identity import config_hash
 from ablab.runs.job_files import write_hydra_files
@@ -79,9 +79,10 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _say_error(line: str) -> None:
-    """In a multirun each failed job says so; a single run's `error:` line comes from its entry point
-    (once, with the exit code)."""
-    if _hydra_context()[2]:
+    """A failed job of a multirun says so in its train.log; the study's terminal shows its one line
+    from the journal, and a single run's `error:` line comes from its entry point (once, with the exit
+    code)."""
+    if _hydra_context()[2] and redirected():
         print(f"error: {line}", file=sys.stderr)
 
 
@@ -310,9 +311,10 @@ def _train(
         status = "diverged" if isinstance(user_error, RunDiverged) else "failed"
         message = _one_line(user_error or exc)
         record.update(status=status, error={"message": message, "traceback": traceback.format_exc()})
-        if in_sweep():  # into train.log; the study's terminal shows the one line
-            print(traceback.format_exc(), file=sys.stderr)
-        _say_error(f"run {status}: {run_dir}: {message}")
+        with contextlib.suppress(OSError):  # a full disk refuses train.log too
+            if in_sweep():  # into train.log; the study's terminal shows the one line
+                print(traceback.format_exc(), file=sys.stderr)
+            _say_error(f"run {status}: {run_dir}: {message}")
     except SystemExit as exc:
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
