@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from ablab.data.peptides import (
+from ablab.errors import ConfigError, DataError
+from ablab.families.amp.data import (
     LengthBucketSampler,
     PeptideDataModule,
     PeptideDataWarning,
@@ -23,9 +24,8 @@ from ablab.data.peptides import (
     read_modlamp,
     stratified_indices,
 )
-from ablab.encoders.cache import EmbeddingCache
-from ablab.encoders.onehot import OneHotEncoder
-from ablab.errors import ConfigError, DataError
+from ablab.families.amp.encoders.cache import EmbeddingCache
+from ablab.families.amp.encoders.onehot import OneHotEncoder
 
 
 def peptides(sequences: list[str], labels: list[int] | None = None) -> Peptides:

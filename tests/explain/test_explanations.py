@@ -14,18 +14,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ablab.components.attention import MultiHeadAttention, NoAttention
 from ablab.errors import ConfigError
-from ablab.explain.attention_maps import attention_maps, plot_attention, step_labels
-from ablab.explain.gradcam import gradcam, plot_gradcam, resolution_window
-from ablab.explain.shap_values import (
+from ablab.families.hybrid.explain.attention_maps import attention_maps, plot_attention, step_labels
+from ablab.families.hybrid.explain.gradcam import gradcam, plot_gradcam, resolution_window
+from ablab.families.hybrid.explain.shap_values import (
     plot_class_summary,
     plot_global_bar,
     plot_waterfall,
     shap_values,
     shap_values_reference,
 )
-from ablab.models.hybrid import HybridCNNLSTM, MeanPool
-from ablab.models.layers.attention import MultiHeadAttention, NoAttention
+from ablab.families.hybrid.model import HybridCNNLSTM, MeanPool
 
 NUM_FEATURES, DECIDING = 12, 7
 NAMES = [f"f{i}" for i in range(NUM_FEATURES)]

@@ -12,7 +12,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, matthews_corrcoef, roc_auc_score
 
-from ablab.tasks.binary import BinaryTask, ConservativeBCELoss, binary_metrics
+from ablab.families.amp.task import BinaryTask, ConservativeBCELoss, binary_metrics
 
 
 def test_conservative_bce_adds_a_cubic_penalty_on_over_prediction_only() -> None:

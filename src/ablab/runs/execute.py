@@ -17,14 +17,15 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ablab.errors import ConfigError, RunDiverged, find_user_error
+from ablab.journal import append_event
 from ablab.runs.console import announce, in_sweep, redirected, run_output
+from ablab.runs.context import hydra_context
 from ablab.runs.fingerprint import data_fingerprint
 from ablab.runs.identity import config_hash
 from ablab.runs.job_files import write_hydra_files
-from ablab.runs.journal import append_event
 from ablab.runs.records import (
     RESULTS_FILE,
     SCHEMA,
@@ -45,33 +46,6 @@ def global_rank() -> int:
     return next((int(os.environ[name]) for name in _RANK_VARIABLES if name in os.environ), 0)
 
 
-def _hydra_job_id() -> str | None:
-    """The launcher's id for this job (the SLURM job id under submitit), for the sweep journal."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return None
-    job_id = OmegaConf.select(HydraConfig.get(), "job.id", default=None)
-    return str(job_id) if job_id is not None else None
-
-
-def _hydra_context() -> tuple[list[str], dict[str, Any], bool]:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized():
-        return [], {}, False
-    hydra = HydraConfig.get()
-    choices = {
-        k: v
-        for k, v in OmegaConf.to_container(hydra.runtime.choices).items()
-        if not k.startswith("hydra/") and k != "hydra"
-    }
-    # Unresolved: an override such as `+token=${oc.env:HF_TOKEN}` must not record the token.
-    overrides = OmegaConf.to_container(hydra.overrides.task, resolve=False)
-    return list(overrides), choices, hydra.mode == RunMode.MULTIRUN
-
-
 def _one_line(exc: BaseException) -> str:
     """`Type: first line of the message`: what the console and the summary show of an error."""
     lines = str(exc).strip().splitlines()
@@ -82,7 +56,7 @@ def _say_error(line: str) -> None:
     """A failed job of a multirun says so in its train.log; the study's terminal shows its one line
     from the journal, and a single run's `error:` line comes from its entry point (once, with the exit
     code)."""
-    if _hydra_context()[2] and redirected():
+    if hydra_context().multirun and redirected():
         print(f"error: {line}", file=sys.stderr)
 
 
@@ -127,7 +101,7 @@ def check_seed(cfg: DictConfig) -> None:
 
 def base_record(cfg: DictConfig) -> dict[str, Any]:
     """The fields known before training: identity, data fingerprint, choices, seed, versions, commit."""
-    overrides, choices, _ = _hydra_context()
+    context = hydra_context()
     return {
         "schema": SCHEMA,
         "status": "running",
@@ -138,8 +112,8 @@ def base_record(cfg: DictConfig) -> dict[str, Any]:
         "config_hash": config_hash(cfg),
         "data": data_fingerprint(cfg),
         "metric": {"name": cfg.metric.name, "mode": cfg.metric.mode},
-        "overrides": overrides,
-        "choices": choices,
+        "overrides": context.overrides,
+        "choices": context.choices,
         "metrics": {},
         "cost": {},
         "versions": package_versions(),
@@ -252,7 +226,7 @@ def _prepare(cfg: DictConfig, run_dir: Path, plan: Plan) -> dict[str, Any]:
     record["attempt"] = max((plan.earlier or {}).get("attempt", 0), earlier_attempts) + 1
     record["resumed_from"] = str(plan.resume_from) if plan.resume_from else None
     record["set_aside"] = str(kept.relative_to(run_dir)) if kept else None
-    _event(cfg, run_dir, "started", job_id=_hydra_job_id())
+    _event(cfg, run_dir, "started", job_id=hydra_context().job_id)
     write_record(run_dir / RESULTS_FILE, redact(record))
     return record
 

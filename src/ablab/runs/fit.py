@@ -35,20 +35,18 @@ def threads_per_job() -> int | None:
     jobs split the cores instead of each taking all of them; None when running alone."""
     import os
 
-    from hydra.core.hydra_config import HydraConfig
+    from ablab.runs.context import hydra_context
 
-    if not HydraConfig.initialized():
+    n_jobs = hydra_context().n_jobs
+    if not n_jobs or n_jobs <= 1:
         return None
-    n_jobs = OmegaConf.select(HydraConfig.get(), "launcher.n_jobs", default=None)
-    if not n_jobs or int(n_jobs) <= 1:
-        return None
-    return max(1, (os.cpu_count() or 1) // int(n_jobs))
+    return max(1, (os.cpu_count() or 1) // n_jobs)
 
 
 def _progress_in_checkpoint(checkpoint: Any) -> tuple[Any, int]:
     """Best score and epochs trained, read from the checkpoint callback's last checkpoint (best.ckpt
     without save_last, then counting the epochs up to the best)."""
-    from ablab.tasks.checkpoints import read_checkpoint
+    from ablab.runs.checkpoints import read_checkpoint
 
     folder = Path(checkpoint.dirpath)
     path = folder / f"{checkpoint.CHECKPOINT_NAME_LAST}{checkpoint.FILE_EXTENSION}"
@@ -76,16 +74,16 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from ablab.callbacks.config_checkpoint import ConfigInCheckpoint
-    from ablab.callbacks.rng_state import RngStateInCheckpoint
-    from ablab.callbacks.system_metrics import SystemMetrics
-    from ablab.loggers import finish_runs, start_runs
+    from ablab.lightning.callbacks.config_checkpoint import ConfigInCheckpoint
+    from ablab.lightning.callbacks.rng_state import RngStateInCheckpoint
+    from ablab.lightning.callbacks.system_metrics import SystemMetrics
+    from ablab.lightning.loggers import finish_runs, tracks_runs
+    from ablab.lightning.task import count_parameters
+    from ablab.runs.checkpoints import safe_loading
     from ablab.runs.console import in_sweep, route_library_logs
     from ablab.runs.fingerprint import data_fingerprint
     from ablab.runs.instantiate import instantiate_group
     from ablab.secrets import redact
-    from ablab.tasks.base import count_parameters
-    from ablab.tasks.checkpoints import safe_loading
 
     route_library_logs()
     threads = threads_per_job()
@@ -109,8 +107,12 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
     config = redact(OmegaConf.to_container(cfg, resolve=True))
     callbacks.append(ConfigInCheckpoint(config, {"data": data_fingerprint(cfg)}))
     callbacks.append(RngStateInCheckpoint())
-    loggers = instantiate_group(cfg.get("logger"), "logger")
-    start_runs(loggers, cfg, run_dir, resume_from)
+    from ablab.runs.tracking import tracked_run
+
+    def tracked(entry: DictConfig) -> dict[str, Any]:
+        return {"run": tracked_run(cfg, run_dir, resume_from)} if tracks_runs(entry._target_) else {}
+
+    loggers = instantiate_group(cfg.get("logger"), "logger", extra=tracked)
     trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, enable_progress_bar=show_bar
     )

@@ -49,11 +49,11 @@ def write_hydra_files(run_dir: Path, cfg: DictConfig) -> None:
     """`.hydra/config.yaml` (the job's config, unresolved), `hydra.yaml` and `overrides.yaml`, as Hydra
     writes them, secrets redacted. Outside Hydra (tests calling `run` directly) there is nothing to
     write."""
-    from hydra.core.hydra_config import HydraConfig
+    from ablab.runs.context import hydra_context
 
-    if not HydraConfig.initialized():
+    hydra = hydra_context().node
+    if hydra is None:
         return
-    hydra = HydraConfig.get()
     folder = run_dir / HYDRA_DIR
     _write_text(folder / "config.yaml", _yaml(OmegaConf.to_container(cfg, resolve=False)))
     _write_text(folder / "hydra.yaml", _yaml({"hydra": OmegaConf.to_container(hydra, resolve=False)}))
@@ -133,10 +133,9 @@ class JobFiles(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         _protect(config)
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
+        from ablab.runs.context import hydra_context
 
-        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        if hydra_context().multirun:
             # A read-only or full sweep folder: the sweep's end tries again.
             with contextlib.suppress(OSError):
                 _redact_multirun_file(Path(str(config.hydra.sweep.dir)))

@@ -132,7 +132,7 @@ def training_finished(state: dict[str, Any], cfg: DictConfig) -> bool:
 
 def _checkpoint_problem(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The checkpoint's contents, or why it cannot be resumed from (unreadable, unsafe, not ours)."""
-    from ablab.tasks.checkpoints import load_problem, read_checkpoint
+    from ablab.runs.checkpoints import load_problem, read_checkpoint
 
     try:
         state = read_checkpoint(path)

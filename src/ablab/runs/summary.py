@@ -12,9 +12,10 @@ from typing import Any, TextIO
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from ablab.runs.identity import SWEPT_ENV
-from ablab.runs.journal import JOURNAL_ENV, read_events
-from ablab.runs.watch import OUTCOMES, StudyWatch, display_path, duration
+from ablab.journal import JOURNAL_ENV, read_events
+from ablab.lightning.console import display_path
+from ablab.runs.context import SWEPT_ENV
+from ablab.runs.watch import OUTCOMES, StudyWatch, duration
 
 # `make sweep` passes a file here; the summary writes the study folder into it once the sweep has run,
 # so that make reports on exactly that sweep, and on nothing when the sweep never got to run.

@@ -9,7 +9,6 @@ a job of the basic launcher redirects the process's own stderr into its train.lo
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -18,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from ablab.lightning.console import display_path
 
 OUTCOMES = ("completed", "skipped", "failed", "diverged")
 POLL_S = 0.5
@@ -36,14 +37,6 @@ def duration(seconds: float) -> str:
     if seconds < 6000:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def display_path(path: Path | str) -> str:
-    """A path relative to the current folder when it lies under it (`logs/hnet_ablation`)."""
-    path = Path(path)
-    with contextlib.suppress(ValueError):
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    return str(path)
 
 
 def run_label(event: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as HydraSlurmLauncher
 from omegaconf import OmegaConf
 
-from ablab.runs.journal import JOURNAL_ENV, append_event, read_events
+from ablab.journal import JOURNAL_ENV, append_event, read_events
 from ablab.runs.records import RESULTS_FILE, CorruptRecord, read_record, write_json_atomic
 
 log = logging.getLogger(__name__)
