@@ -136,7 +136,9 @@ def test_ablab_eval_retests_and_predicts_a_csv(trained, capsys) -> None:
 
     run_dir = trained["ckpt"].parent.parent
     own = {p: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
-    metrics = ablab_eval.evaluate(trained["ckpt"])
+    from ablab.runs.evaluate import evaluate
+
+    metrics = evaluate(trained["ckpt"])
     assert metrics["test/accuracy"] == pytest.approx(trained["record"]["metrics"]["test/accuracy"])
     assert {p: p.stat().st_mtime_ns for p in own} == own  # the run's own files are untouched
     assert list((run_dir / "eval").iterdir())  # the re-test's confusion matrix and report go here

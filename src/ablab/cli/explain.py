@@ -99,7 +99,9 @@ def explain_checkpoint(
     summary = {"checkpoint": str(ckpt_path), **summary}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if log_to_wandb:
-        loggers = _wandb_loggers(run.config, default_out_dir(ckpt_path).parent)
+        from omegaconf import OmegaConf
+
+        loggers = _wandb_loggers(OmegaConf.to_container(run.config), default_out_dir(ckpt_path).parent)
         log_images(loggers, {f"explain/{k}": v for k, v in images.items()})
         for logger in loggers:
             _finish(logger)

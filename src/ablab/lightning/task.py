@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ablab.errors import ConfigError
+from ablab.lightning.datamodule import DataInfo
 
 # Words of torch's optimiser messages ("Invalid learning rate: -1") and the argument they are about.
 _OPTIMIZER_ARGS = {"learning rate": "lr", "weight_decay": "weight_decay", "beta": "betas", "epsilon": "eps"}
@@ -47,6 +48,11 @@ class Task(L.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
 
+    def data_info(self) -> DataInfo:
+        """What the data module says of its data (`info()`), or an empty `DataInfo` without one."""
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        return datamodule.info() if hasattr(datamodule, "info") else DataInfo()
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         """What the optimiser updates; frozen parts get neither gradients nor optimiser state."""
         return [p for p in self.parameters() if p.requires_grad]
@@ -67,15 +73,63 @@ class Task(L.LightningModule):
         }
 
 
+STAGES = ("train", "val", "test")
+
+
+def stage_key(stage: str) -> str:
+    """ModuleDict key of a stage's metrics (`train` itself would clash with nn.Module.train)."""
+    return f"{stage}_"
+
+
 class StagedTask(Task):
-    """Routes Lightning's train/val/test steps to `_step(batch, stage)` and each epoch's end to
-    `_log_epoch(stage)`. Subclasses that do more at the end of test call `super().on_test_epoch_end()`."""
+    """Routes Lightning's train/val/test steps to `_step(batch, stage)`, and owns the per-stage
+    metrics: subclasses build them with `per_stage(make)`, update `self.stage(metrics, stage)` in
+    `_step`, and say in `epoch_values(stage)` what each epoch logs; this class logs those computed
+    values and resets every per-stage metric. Subclasses that do more at the end of test call
+    `super().on_test_epoch_end()`."""
+
+    # Whether a stage's epoch values (beside the loss) show in the progress bar.
+    metrics_in_progress_bar = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._per_stage: list[nn.ModuleDict] = []
+
+    def per_stage(self, make: Callable[[str], nn.Module]) -> nn.ModuleDict:
+        """One metric (or MetricCollection) per stage, made by `make(stage)`; reset by this class."""
+        metrics = nn.ModuleDict({stage_key(stage): make(stage) for stage in STAGES})
+        self._per_stage.append(metrics)
+        return metrics
+
+    @staticmethod
+    def stage(metrics: nn.ModuleDict, stage: str) -> Any:
+        """The stage's entry of a `per_stage` dict."""
+        return metrics[stage_key(stage)]
+
+    def log_loss(self, stage: str, loss: torch.Tensor, batch_size: int) -> None:
+        """`<stage>/loss`: per step while training, per epoch everywhere."""
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=stage == "train",
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=batch_size,
+        )
 
     def _step(self, batch: Any, stage: str) -> torch.Tensor:
         raise TypeError(f"{type(self).__name__} must define _step(batch, stage) -> loss")
 
+    def epoch_values(self, stage: str) -> dict[str, torch.Tensor]:
+        raise TypeError(f"{type(self).__name__} must define epoch_values(stage) -> {{key: value}}")
+
     def _log_epoch(self, stage: str) -> None:
-        raise TypeError(f"{type(self).__name__} must define _log_epoch(stage)")
+        # Log computed values, then reset: logging the metric objects would let Lightning reset them
+        # at its own time and mix epochs.
+        values = self.epoch_values(stage)
+        self.log_dict(values, prog_bar=self.metrics_in_progress_bar and stage != "train", sync_dist=False)
+        for metrics in self._per_stage:
+            metrics[stage_key(stage)].reset()
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")

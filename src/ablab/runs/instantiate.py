@@ -27,5 +27,7 @@ def instantiate_group(
             raise ConfigError(
                 f"{group_name}.{name} has no _target_: give it one, or set {group_name}.{name}=null to drop it"
             )
-        objects.append(instantiate(entry, **(extra(entry) if extra else {})))
+        more = extra(entry) if extra else {}
+        # Objects go in after Hydra is done: it would turn them into configs and instantiate what they hold.
+        objects.append(instantiate(entry, _partial_=True)(**more) if more else instantiate(entry))
     return objects

@@ -28,7 +28,7 @@ from ablab.errors import ConfigError, DataError, require
 from ablab.families.amp.encoders.base import UNKNOWN, Encoder
 from ablab.families.amp.encoders.cache import EmbeddingCache, EmbeddingStore
 from ablab.lightning.csvfiles import delimiter_hint, read_text
-from ablab.lightning.datamodule import SplitDataModule
+from ablab.lightning.datamodule import DataInfo, SplitDataModule
 
 MODLAMP_SETS = {"AMPvsUniProt": "load_AMPvsUniProt", "AMPvsTM": "load_AMPvsTM"}
 SOURCES = (*MODLAMP_SETS, "csv", "fasta")
@@ -317,6 +317,13 @@ class LengthBucketSampler(Sampler[list[int]]):
         return full * -(-self.bucket // self.batch_size) + -(-rest // self.batch_size)
 
 
+@dataclass(frozen=True)
+class PeptideDataInfo(DataInfo):
+    """Record ids, indexed by a batch's `index`: the test predictions are saved under them."""
+
+    ids: list[str]
+
+
 class PeptideDataModule(SplitDataModule):
     """Validated peptides, stratified train/val/test split by `seed`, embeddings from the cache."""
 
@@ -414,6 +421,9 @@ class PeptideDataModule(SplitDataModule):
     def ids(self) -> list[str]:
         """Record ids, indexed by a batch's `index`."""
         return self.load().ids
+
+    def info(self) -> DataInfo:
+        return PeptideDataInfo(self.ids)
 
     def load(self) -> Peptides:
         """Read, validate, deduplicate, subsample and split once (cheap; memoised)."""

@@ -27,9 +27,9 @@ from torchmetrics.classification import (
 )
 
 from ablab.errors import require
+from ablab.families.amp.data import PeptideDataInfo
 from ablab.lightning.task import StagedTask
 
-STAGES = ("train", "val", "test")
 PREDICTIONS_FILE = "predictions_test.csv"
 METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "mcc", "roc_auc", "ap")
 
@@ -64,11 +64,6 @@ class ConservativeBCELoss(nn.Module):
         return F.binary_cross_entropy_with_logits(logits, target) + self.alpha * penalty
 
 
-def _key(stage: str) -> str:
-    """ModuleDict key of a stage's metrics (`train` itself would clash with nn.Module.train)."""
-    return f"{stage}_"
-
-
 def write_predictions(path: Path, ids: list[str], labels: list[int], probabilities: list[float]) -> None:
     """CSV id,label,probability, written atomically."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -98,7 +93,7 @@ class BinaryTask(StagedTask):
         require(0.0 < threshold < 1.0, "task.threshold", threshold, "must be in (0, 1)")
         self.loss = loss
         self.threshold = threshold
-        self.metrics = nn.ModuleDict({_key(s): binary_metrics(threshold, f"{s}/") for s in STAGES})
+        self.metrics = self.per_stage(lambda stage: binary_metrics(threshold, f"{stage}/"))
         self._test_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -108,25 +103,14 @@ class BinaryTask(StagedTask):
         logits = self(batch["x"], batch["mask"])
         loss = self.loss(logits, batch["y"])
         probs = torch.sigmoid(logits.detach())
-        self.metrics[_key(stage)].update(probs, batch["y"].int())
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=stage == "train",
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=len(logits),
-        )
+        self.stage(self.metrics, stage).update(probs, batch["y"].int())
+        self.log_loss(stage, loss, len(logits))
         if stage == "test":
             self._test_outputs.append((batch["index"].cpu(), batch["y"].int().cpu(), probs.float().cpu()))
         return loss
 
-    def _log_epoch(self, stage: str) -> None:
-        # Log computed values, then reset: logging the metric objects would let Lightning reset them
-        # at its own time and mix epochs.
-        values = {name: value.float() for name, value in self.metrics[_key(stage)].compute().items()}
-        self.log_dict(values, prog_bar=stage != "train")
-        self.metrics[_key(stage)].reset()
+    def epoch_values(self, stage: str) -> dict[str, torch.Tensor]:
+        return {name: value.float() for name, value in self.stage(self.metrics, stage).compute().items()}
 
     def on_test_epoch_start(self) -> None:
         self._test_outputs = []
@@ -143,7 +127,8 @@ class BinaryTask(StagedTask):
         self._test_outputs = []
         order = index.argsort()
         index, labels, probs = index[order], labels[order], probs[order]
-        ids = getattr(self.trainer.datamodule, "ids", None) if self.trainer.datamodule is not None else None
+        info = self.data_info()
+        ids = info.ids if isinstance(info, PeptideDataInfo) else None
         names = [ids[i] if ids is not None else str(i) for i in index.tolist()]
         folder = Path(self.trainer.default_root_dir)
         folder.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ optimal assignment of the active block. Rows or columns of both are permuted tog
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,7 +19,7 @@ from torch.utils.data import TensorDataset
 
 from ablab.errors import require
 from ablab.lightning.cache import cache_key, cached_arrays
-from ablab.lightning.datamodule import SplitDataModule
+from ablab.lightning.datamodule import DataInfo, SplitDataModule
 
 INACTIVE = 10.0
 MAX_SLOTS = 10
@@ -86,6 +87,14 @@ def generate(max_len: int, per_case: int, resolutions: list[int], seed: int) -> 
             targets.append(sample.target)
     order = rng.permutation(len(dists))
     return {"dist": np.stack(dists)[order], "target": np.stack(targets)[order]}
+
+
+@dataclass(frozen=True)
+class HNetDataInfo(DataInfo):
+    """Frequency of ones per cell of the association matrix in the training set: the sample weights
+    of the original weighted F1."""
+
+    cell_weights: torch.Tensor
 
 
 class HNetDataModule(SplitDataModule):
@@ -157,6 +166,9 @@ class HNetDataModule(SplitDataModule):
         # Frequency of ones per cell of the association matrix in the training set: the sample
         # weights of the original weighted F1.
         self.cell_weights = self.splits["train"].tensors[1].mean(dim=0)
+
+    def info(self) -> DataInfo:
+        return HNetDataInfo(self.cell_weights) if self.cell_weights is not None else DataInfo()
 
     def dataset(self, split: str) -> TensorDataset:
         return self.splits[split]

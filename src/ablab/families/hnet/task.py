@@ -12,15 +12,9 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryF1Score, BinaryPrecision, BinaryRecall
 
 from ablab.errors import require
+from ablab.families.hnet.data import HNetDataInfo
 from ablab.families.hnet.metrics import SampleWeightedF1
 from ablab.lightning.task import StagedTask
-
-STAGES = ("train", "val", "test")
-
-
-def _key(stage: str) -> str:
-    """ModuleDict key of a stage's metrics (`train` itself would clash with nn.Module.train)."""
-    return f"{stage}_"
 
 
 class HNetTask(StagedTask):
@@ -45,28 +39,24 @@ class HNetTask(StagedTask):
         self.loss_weights = tuple(float(w) for w in loss_weights)
         self.threshold = threshold
         # validate_args=False: inputs are this task's own tensors, and the checks cost time every step.
-        self.metrics = nn.ModuleDict(
-            {
-                _key(stage): MetricCollection(
-                    {
-                        "accuracy": BinaryAccuracy(threshold=threshold, validate_args=False),
-                        "precision": BinaryPrecision(threshold=threshold, validate_args=False),
-                        "recall": BinaryRecall(threshold=threshold, validate_args=False),
-                        "f1": BinaryF1Score(threshold=threshold, validate_args=False),
-                    },
-                    prefix=f"{stage}/",
-                )
-                for stage in STAGES
-            }
+        self.metrics = self.per_stage(
+            lambda stage: MetricCollection(
+                {
+                    "accuracy": BinaryAccuracy(threshold=threshold, validate_args=False),
+                    "precision": BinaryPrecision(threshold=threshold, validate_args=False),
+                    "recall": BinaryRecall(threshold=threshold, validate_args=False),
+                    "f1": BinaryF1Score(threshold=threshold, validate_args=False),
+                },
+                prefix=f"{stage}/",
+            )
         )
-        self.weighted_f1 = nn.ModuleDict({_key(stage): SampleWeightedF1(threshold) for stage in STAGES})
+        self.weighted_f1 = self.per_stage(lambda stage: SampleWeightedF1(threshold))
         self.register_buffer("cell_weights", torch.ones(model.max_len**2), persistent=True)
 
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        weights = getattr(datamodule, "cell_weights", None)
-        if weights is not None:
-            self.cell_weights.copy_(weights.flatten())
+        info = self.data_info()
+        if isinstance(info, HNetDataInfo):
+            self.cell_weights.copy_(info.cell_weights.flatten())
 
     def forward(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.model(dist)
@@ -82,19 +72,12 @@ class HNetTask(StagedTask):
         )
         probs = torch.sigmoid(flat.detach())
         labels = target.flatten(1).int()
-        self.metrics[_key(stage)].update(probs, labels)
-        self.weighted_f1[_key(stage)].update(probs, labels, self.cell_weights.expand_as(probs))
-        on_step = stage == "train"
-        self.log(
-            f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=dist.shape[0]
-        )
+        self.stage(self.metrics, stage).update(probs, labels)
+        self.stage(self.weighted_f1, stage).update(probs, labels, self.cell_weights.expand_as(probs))
+        self.log_loss(stage, loss, dist.shape[0])
         return loss
 
-    def _log_epoch(self, stage: str) -> None:
-        # Log computed values, then reset: logging the metric objects would let Lightning reset
-        # them at its own time and mix epochs.
-        values = self.metrics[_key(stage)].compute()
-        values[f"{stage}/f1_weighted"] = self.weighted_f1[_key(stage)].compute()
-        self.log_dict(values, prog_bar=stage != "train", sync_dist=False)
-        self.metrics[_key(stage)].reset()
-        self.weighted_f1[_key(stage)].reset()
+    def epoch_values(self, stage: str) -> dict[str, torch.Tensor]:
+        values = self.stage(self.metrics, stage).compute()
+        values[f"{stage}/f1_weighted"] = self.stage(self.weighted_f1, stage).compute()
+        return values

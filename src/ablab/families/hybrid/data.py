@@ -18,7 +18,7 @@ from torch.utils.data import TensorDataset
 
 from ablab.errors import ConfigError, DataError, require
 from ablab.lightning.csvfiles import delimiter_hint
-from ablab.lightning.datamodule import SplitDataModule
+from ablab.lightning.datamodule import DataInfo, SplitDataModule
 
 BUNDLED = ("wine", "breast_cancer", "digits")
 SOURCES = (*BUNDLED, "csv")
@@ -245,6 +245,17 @@ def split_indices(
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
+@dataclass(frozen=True)
+class TabularDataInfo(DataInfo):
+    """The training split's feature mean and spread (the task's scaler), and the names of the features
+    and classes."""
+
+    feature_mean: np.ndarray
+    feature_std: np.ndarray
+    feature_names: list[str]
+    class_names: list[str]
+
+
 class TabularDataModule(SplitDataModule):
     """Reads and checks the table at construction (errors surface before the model is built), splits
     it by the data seed (fixed across a study) and fits the scaler on the training rows. The declared
@@ -317,6 +328,11 @@ class TabularDataModule(SplitDataModule):
         self.feature_mean = train.mean(axis=0).astype(np.float32)
         self.feature_std = np.where(std > 0, std, 1.0).astype(np.float32)
         self.batch_size, self.num_workers = batch_size, num_workers
+
+    def info(self) -> DataInfo:
+        return TabularDataInfo(
+            self.feature_mean, self.feature_std, list(self.feature_names), list(self.class_names)
+        )
 
     def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """Raw features and class indices of one split."""

@@ -26,15 +26,10 @@ from torchmetrics.classification import (
 )
 
 from ablab.errors import require
+from ablab.families.hybrid.data import TabularDataInfo
 from ablab.lightning.task import StagedTask
 
-STAGES = ("train", "val", "test")
 CHECKPOINT_KEY = "classification"
-
-
-def _key(stage: str) -> str:
-    """ModuleDict key of a stage's metrics (`train` itself would clash with nn.Module.train)."""
-    return f"{stage}_"
 
 
 def metric_suffix(name: str) -> str:
@@ -82,6 +77,8 @@ class ClassificationTask(StagedTask):
     """Cross-entropy on (B, K) logits; logs `<stage>/loss`, `accuracy`, `f1_macro`, and per class
     `precision_<class>`, `recall_<class>` (val and test)."""
 
+    metrics_in_progress_bar = False
+
     def __init__(
         self,
         model: nn.Module,
@@ -99,18 +96,15 @@ class ClassificationTask(StagedTask):
         self.class_names = self._names(class_names)
         self.feature_names: list[str] | None = None
         self.scaler = Standardize()
-        self.metrics = nn.ModuleDict(
-            {
-                _key(stage): MetricCollection(
-                    {
-                        "accuracy": MulticlassAccuracy(num_classes, average="micro"),
-                        "f1_macro": MulticlassF1Score(num_classes, average="macro"),
-                        "precision": MulticlassPrecision(num_classes, average=None),
-                        "recall": MulticlassRecall(num_classes, average=None),
-                    }
-                )
-                for stage in STAGES
-            }
+        self.metrics = self.per_stage(
+            lambda stage: MetricCollection(
+                {
+                    "accuracy": MulticlassAccuracy(num_classes, average="micro"),
+                    "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+                    "precision": MulticlassPrecision(num_classes, average=None),
+                    "recall": MulticlassRecall(num_classes, average=None),
+                }
+            )
         )
         self.confusion = MulticlassConfusionMatrix(num_classes)
 
@@ -126,14 +120,12 @@ class ClassificationTask(StagedTask):
         return [str(n) for n in names]
 
     def setup(self, stage: str) -> None:
-        """Take the scaler and the names from the data module when it has them."""
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if getattr(datamodule, "feature_mean", None) is not None:
-            self.scaler.fit(datamodule.feature_mean, datamodule.feature_std)
-        if getattr(datamodule, "class_names", None) is not None:
-            self.class_names = self._names(list(datamodule.class_names))
-        if getattr(datamodule, "feature_names", None) is not None:
-            self.feature_names = list(datamodule.feature_names)
+        """Take the scaler and the names from tabular data (any other data keeps the defaults)."""
+        info = self.data_info()
+        if isinstance(info, TabularDataInfo):
+            self.scaler.fit(info.feature_mean, info.feature_std)
+            self.class_names = self._names(info.class_names)
+            self.feature_names = info.feature_names
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = {"class_names": self.class_names, "feature_names": self.feature_names}
@@ -164,30 +156,20 @@ class ClassificationTask(StagedTask):
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         preds = logits.detach().argmax(dim=-1)
-        self.metrics[_key(stage)].update(preds, y)
+        self.stage(self.metrics, stage).update(preds, y)
         if stage == "test":
             self.confusion.update(preds, y)
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=stage == "train",
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=x.shape[0],
-        )
+        self.log_loss(stage, loss, x.shape[0])
         return loss
 
-    def _log_epoch(self, stage: str) -> None:
-        # Log computed values, then reset: logging the metric objects would let Lightning reset
-        # them at its own time and mix epochs.
-        values = self.metrics[_key(stage)].compute()
+    def epoch_values(self, stage: str) -> dict[str, torch.Tensor]:
+        values = self.stage(self.metrics, stage).compute()
         logged = {f"{stage}/accuracy": values["accuracy"], f"{stage}/f1_macro": values["f1_macro"]}
         if stage != "train":
             for name, per_class in (("precision", values["precision"]), ("recall", values["recall"])):
                 for class_name, value in zip(self.class_names, per_class):
                     logged[f"{stage}/{name}_{metric_suffix(class_name)}"] = value
-        self.log_dict(logged, prog_bar=False)
-        self.metrics[_key(stage)].reset()
+        return logged
 
     def on_test_epoch_start(self) -> None:
         self.confusion.reset()

@@ -32,7 +32,7 @@ from torch.utils.data import TensorDataset
 from ablab.errors import DataError, require
 from ablab.lightning.cache import cache_key, cached_arrays
 from ablab.lightning.csvfiles import delimiter_hint, read_text
-from ablab.lightning.datamodule import SplitDataModule
+from ablab.lightning.datamodule import DataInfo, SplitDataModule
 
 SPLITS = ("train", "val", "test")
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -344,8 +344,18 @@ def read_captions_csv(
     return arrays
 
 
+@dataclass(frozen=True)
+class SignDataInfo(DataInfo):
+    """The captions a batch's caption indices point into (the task encodes them once)."""
+
+    captions: list[str]
+
+
 class SignClipsDataModule(SplitDataModule):
     """Clips (uint8 (C, F, H, W)) with caption indices into `self.captions`, per split."""
+
+    def info(self) -> DataInfo:
+        return SignDataInfo(list(self.captions)) if self.captions else DataInfo()
 
     def __init__(
         self,

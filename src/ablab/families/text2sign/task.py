@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ablab.errors import require
+from ablab.families.text2sign.data import SignDataInfo
 from ablab.lightning.task import Task
 
 SAMPLERS = ("ddim", "ddpm")
@@ -122,10 +123,9 @@ class TextToSignTask(Task):
         self._cache = self.model.text_encoder.encode(self.captions) if self.freeze_text_encoder else None
 
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        captions = getattr(datamodule, "captions", None)
-        if captions and captions != self.captions:
-            self.set_captions(captions)
+        info = self.data_info()
+        if isinstance(info, SignDataInfo) and info.captions != self.captions:
+            self.set_captions(info.captions)
 
     def text_states(self, caption_ids: torch.Tensor) -> torch.Tensor:
         """Text encoder token states of the captions with these indices (cached when frozen)."""
