@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ablab.components.attention import MultiHeadAttention, NoAttention
+from ablab.components.pooling import MeanPool
 from ablab.errors import ConfigError
 from ablab.families.hybrid.explain.attention_maps import attention_maps, plot_attention, step_labels
 from ablab.families.hybrid.explain.gradcam import gradcam, plot_gradcam, resolution_window
@@ -25,7 +26,7 @@ from ablab.families.hybrid.explain.shap_values import (
     shap_values,
     shap_values_reference,
 )
-from ablab.families.hybrid.model import HybridCNNLSTM, MeanPool
+from ablab.families.hybrid.model import HybridCNNLSTM
 
 NUM_FEATURES, DECIDING = 12, 7
 NAMES = [f"f{i}" for i in range(NUM_FEATURES)]

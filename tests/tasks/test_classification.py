@@ -13,8 +13,9 @@ import torch
 from sklearn.metrics import classification_report
 
 from ablab.components.attention import MultiHeadAttention
+from ablab.components.pooling import MeanPool
 from ablab.families.hybrid.data import TabularDataModule
-from ablab.families.hybrid.model import HybridCNNLSTM, MeanPool
+from ablab.families.hybrid.model import HybridCNNLSTM
 from ablab.families.hybrid.task import (
     ClassificationTask,
     Standardize,

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ablab.runs.identity import matches, variant_from_overrides
+from ablab.runs.identity import matches, override_key, variant_from_overrides
 from ablab.runs.records import CorruptRecord, read_record
 
 
@@ -43,7 +43,7 @@ def setting_without(record: dict[str, Any], group: str) -> tuple[str, int]:
     """(the run's setting without `group`, seed): runs sharing it differ in `group` alone. The setting
     is the group choices and the overrides that change results (as in the run's variant name)."""
     ignore = _ignored_fields(record["_dir"])
-    overrides = [o for o in record.get("overrides") or [] if o.split("=", 1)[0].lstrip("+~") != group]
+    overrides = [o for o in record.get("overrides") or [] if override_key(o) != group]
     parts = {
         f"{name}={choice}"
         for name, choice in (record.get("choices") or {}).items()

@@ -18,34 +18,32 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Run (or skip) one job; return the optimised metric for Hydra sweepers such as Optuna."""
-    from ablab.errors import AblabError
     from ablab.runs.context import hydra_context
     from ablab.runs.execute import run
 
     record = run(cfg)
     if not hydra_context().multirun:
-        _say_how_it_ended(cfg, record, _user_errors(AblabError))
+        _say_how_it_ended(cfg, record)
     value = record["metrics"].get(f"val/{cfg.metric.name}")
     return float(value) if value is not None else None
 
 
-def _say_how_it_ended(cfg: DictConfig, record: dict, user_errors: list[type]) -> None:
-    """A single run's last line: its test metric and folder, or its one error line and exit code."""
+def _say_how_it_ended(cfg: DictConfig, record: dict) -> None:
+    """A single run's last line: its test metric and folder, or its one error line and the exit code
+    its kind of error gets (2: the user can fix it)."""
+    from ablab.errors import exit_code
     from ablab.lightning.console import display_path
+    from ablab.runs.records import Status
 
-    if record["status"] != "completed":
-        message = (record.get("error") or {}).get("message", record["status"])
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2 if message.split(":")[0] in {c.__name__ for c in user_errors} else 1)
+    if record["status"] != Status.COMPLETED:
+        error = record.get("error") or {}
+        print(f"error: {error.get('message', record['status'])}", file=sys.stderr)
+        raise SystemExit(exit_code(error.get("kind")))
     key = f"test/{cfg.metric.name}"
     value = record["metrics"].get(key)
     shown = f"{value:.4g}" if isinstance(value, int | float) else "n/a"
     earlier = "skipped (completed earlier): " if record.get("skipped") else ""
     print(f"{earlier}{key} = {shown} · results in {display_path(cfg.paths.output_dir)}", file=sys.stderr)
-
-
-def _user_errors(base: type) -> list[type]:
-    return [base, *(c for sub in base.__subclasses__() for c in _user_errors(sub))]
 
 
 if __name__ == "__main__":

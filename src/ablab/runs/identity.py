@@ -9,6 +9,7 @@ so `--cfg job` and `--help` stay fast.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 from typing import Any
@@ -71,6 +72,30 @@ def _sanitize(text: str) -> str:
     return safe or "default"
 
 
+@functools.cache
+def _override_parser() -> Any:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+@functools.lru_cache(maxsize=4096)
+def override_key(override: str) -> str:
+    """The key (or config group) an override sets, without Hydra's `+`, `++` or `~`: Hydra's own
+    parser reads it. An override it cannot parse counts by its text before `=`."""
+    try:
+        return str(_override_parser().parse_override(override).key_or_group)
+    except Exception:  # e.g. an override stored by an older run that Hydra no longer accepts
+        return override.split("=", 1)[0].lstrip("+~")
+
+
+def without_prefix(override: str) -> str:
+    """`+x=1` as `x=1`: how a variant name or a tag shows an override."""
+    key = override_key(override)
+    _, sep, value = override.partition("=")
+    return f"{key}{sep}{value}"
+
+
 def variant_from_overrides(
     overrides: list[str], ablation: str | None, ignore: list[str], swept: list[str] | None = None
 ) -> str:
@@ -80,13 +105,13 @@ def variant_from_overrides(
         return _sanitize(ablation.split("/")[-1])
     kept = []
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
+        key = override_key(override)
         dotted = key.replace("/", ".")
         if key.split("/")[0] in _NOT_VARIANT or matches(dotted, ignore) or is_secret_key(dotted):
             continue
         if swept is not None and key not in swept:
             continue
-        kept.append(override.lstrip("+~"))
+        kept.append(without_prefix(override))
     return _sanitize(",".join(sorted(kept))) if kept else "default"
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -29,16 +28,10 @@ MULTIRUN_FILE = "multirun.yaml"
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # as Hydra's own files: readable beside the run's other outputs
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ablab.lightning.files import atomic_file
+
+    with atomic_file(path, encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def _yaml(container: Any) -> str:

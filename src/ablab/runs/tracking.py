@@ -20,13 +20,12 @@ MAX_TAG_LENGTH = 64  # W&B rejects longer tags
 def run_tags(variant: str, overrides: list[str], ignore: list[str]) -> list[str]:
     """The variant and the overrides that change results (not paths, loggers, progress bars...), each
     cut to W&B's 64 characters."""
-    from ablab.runs.identity import matches
+    from ablab.runs.identity import matches, override_key, without_prefix
 
     tags = [variant]
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
-        if not matches(key.replace("/", "."), ignore):
-            tags.append(override.lstrip("+~"))
+        if not matches(override_key(override).replace("/", "."), ignore):
+            tags.append(without_prefix(override))
     return list(dict.fromkeys(t[:MAX_TAG_LENGTH] for t in tags if t))
 
 

@@ -12,13 +12,13 @@ padded keys, and poolings skip padding, so a batch's padding never changes a pep
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ablab.components.positional import SinusoidalPositions
 from ablab.errors import require
 
 RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -142,22 +142,6 @@ class RecurrentClassifier(nn.Module):
         out, hidden = _run_rnn(self.rnn, x, mask)
         pooled = torch.cat([hidden[-2], hidden[-1]], dim=-1) if self.pool is None else self.pool(out, mask)
         return self.head(pooled).squeeze(-1)
-
-
-class SinusoidalPositions(nn.Module):
-    """Fixed sine/cosine position encodings (Vaswani et al. 2017), any length."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.register_buffer("freqs", torch.exp(torch.arange(0, dim, 2) * (-math.log(10000.0) / dim)))
-        self.dim = dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        angles = torch.arange(x.shape[1], device=x.device, dtype=x.dtype)[:, None] * self.freqs[None, :]
-        table = torch.zeros(x.shape[1], self.dim, device=x.device, dtype=x.dtype)
-        table[:, 0::2] = torch.sin(angles)
-        table[:, 1::2] = torch.cos(angles[:, : self.dim // 2])
-        return x + table
 
 
 class TransformerClassifier(nn.Module):

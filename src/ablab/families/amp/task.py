@@ -6,8 +6,6 @@ in the run folder (`predictions_test.csv`: id, label, probability) for ensembles
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,16 +64,12 @@ class ConservativeBCELoss(nn.Module):
 
 def write_predictions(path: Path, ids: list[str], labels: list[int], probabilities: list[float]) -> None:
     """CSV id,label,probability, written atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["id", "label", "probability"])
-            writer.writerows((i, y, f"{p:.6f}") for i, y, p in zip(ids, labels, probabilities))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ablab.lightning.files import atomic_file
+
+    with atomic_file(path, newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "label", "probability"])
+        writer.writerows((i, y, f"{p:.6f}") for i, y, p in zip(ids, labels, probabilities))
 
 
 class BinaryTask(StagedTask):

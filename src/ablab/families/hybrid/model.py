@@ -39,27 +39,6 @@ class ConvBlock(nn.Module):
         return self.pool(self.act(self.norm(self.conv(x))))
 
 
-class MeanPool(nn.Module):
-    """(B, T, D) -> (B, D): the mean over time steps."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=1)
-
-
-class MaxPool(nn.Module):
-    """(B, T, D) -> (B, D): the maximum over time steps, per channel."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.max(dim=1).values
-
-
-class LastPool(nn.Module):
-    """(B, T, D) -> (B, D): the last time step."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, -1]
-
-
 class HybridCNNLSTM(nn.Module):
     """Classifies B x F feature vectors; forward returns (B, num_classes) logits."""
 

@@ -16,23 +16,14 @@ classifier-free guidance) -> denoiser. Two denoisers share one call signature
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ablab.components.positional import sinusoidal
 from ablab.errors import require
-
-
-def sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:
-    """Transformer-style sin/cos features of (possibly fractional) positions; shape (..., dim)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=positions.device) / max(half, 1))
-    angles = positions.float()[..., None] * freqs
-    out = torch.cat([angles.sin(), angles.cos()], dim=-1)
-    return F.pad(out, (0, dim - 2 * half))
 
 
 class Attention(nn.Module):
