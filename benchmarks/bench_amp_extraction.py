@@ -39,7 +39,7 @@ def run() -> list[Result]:
     import torch
     from tests.helpers.tiny_models import save_tiny_esm2
 
-    from ablab.families.amp.data import read_modlamp
+    from ablab.families.amp.peptides import read_modlamp
 
     torch.set_num_threads(1)
     peptides = read_modlamp("AMPvsUniProt").sequences

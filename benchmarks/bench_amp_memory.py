@@ -36,7 +36,7 @@ class RandomEncoder(Encoder):
 
 def _peptides_csv(path: Path) -> Path:
     """5,200 distinct random peptides with AMPvsUniProt's lengths (7-174)."""
-    from ablab.families.amp.data import read_modlamp
+    from ablab.families.amp.peptides import read_modlamp
 
     rng = np.random.default_rng(0)
     lengths = [len(s) for s in read_modlamp("AMPvsUniProt").sequences]

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from ablab.errors import ConfigError, DataError
-from ablab.families.amp.data import (
-    LengthBucketSampler,
-    PeptideDataModule,
+from ablab.families.amp.data import LengthBucketSampler, PeptideDataModule
+from ablab.families.amp.encoders.cache import EmbeddingCache
+from ablab.families.amp.encoders.onehot import OneHotEncoder
+from ablab.families.amp.peptides import (
     PeptideDataWarning,
     Peptides,
     clean,
@@ -24,8 +25,6 @@ from ablab.families.amp.data import (
     read_modlamp,
     stratified_indices,
 )
-from ablab.families.amp.encoders.cache import EmbeddingCache
-from ablab.families.amp.encoders.onehot import OneHotEncoder
 
 
 def peptides(sequences: list[str], labels: list[int] | None = None) -> Peptides:

@@ -130,22 +130,8 @@ class SpaceTimeUNet(nn.Module):
         patch_size: int = 1,
     ) -> None:
         super().__init__()
-        require(patch_size >= 1, "model.denoiser.patch_size", patch_size, "must be >= 1")
-        require(model_channels > 0, "model.denoiser.model_channels", model_channels, "must be > 0")
-        require(len(channel_mult) >= 1, "model.denoiser.channel_mult", list(channel_mult), "needs >= 1 level")
-        require(num_res_blocks >= 1, "model.denoiser.num_res_blocks", num_res_blocks, "must be >= 1")
-        widths = [model_channels * m for m in channel_mult]
-        require(
-            all(w % groups == 0 for w in widths),
-            "model.denoiser.groups",
-            groups,
-            f"must divide every level width {widths}",
-        )
-        require(
-            all(0 <= i < len(widths) for i in attention_levels),
-            "model.denoiser.attention_levels",
-            list(attention_levels),
-            f"must be level indices in 0..{len(widths) - 1}",
+        widths = _check_unet(
+            model_channels, channel_mult, attention_levels, num_res_blocks, groups, patch_size
         )
         self.max_frames = max_frames
         self.patch_size = patch_size
@@ -164,45 +150,9 @@ class SpaceTimeUNet(nn.Module):
         # Two coordinate channels (CoordConv) let FiLM-conditioned features place things in the frame.
         self.conv_in = nn.Conv2d(in_channels * patch_size**2 + 2, widths[0], 3, padding=1)
 
-        def res(cin: int, cout: int) -> SpaceTimeResBlock:
-            return SpaceTimeResBlock(cin, cout, emb_dim, groups, dropout)
-
-        def attn(level: int) -> nn.Module | None:
-            return (
-                SpaceTimeAttention(widths[level], context_dim, heads, groups)
-                if level in attention_levels
-                else None
-            )
-
-        self.down = nn.ModuleList()
-        skips = [widths[0]]
-        width = widths[0]
-        for level, out in enumerate(widths):
-            for _ in range(num_res_blocks):
-                self.down.append(nn.ModuleList([res(width, out), attn(level) or nn.Identity()]))
-                width = out
-                skips.append(width)
-            if level < len(widths) - 1:
-                self.down.append(nn.ModuleList([nn.Conv2d(width, width, 3, stride=2, padding=1)]))
-                skips.append(width)
-        self.mid = nn.ModuleList(
-            [res(width, width), SpaceTimeAttention(width, context_dim, heads, groups), res(width, width)]
+        self.down, self.mid, self.up, width = _unet_paths(
+            widths, num_res_blocks, attention_levels, emb_dim, context_dim, heads, groups, dropout
         )
-        self.up = nn.ModuleList()
-        for level in reversed(range(len(widths))):
-            out = widths[level]
-            for block in range(num_res_blocks + 1):
-                self.up.append(nn.ModuleList([res(width + skips.pop(), out), attn(level) or nn.Identity()]))
-                width = out
-                if level > 0 and block == num_res_blocks:
-                    self.up.append(
-                        nn.ModuleList(
-                            [
-                                nn.Upsample(scale_factor=2, mode="nearest"),
-                                nn.Conv2d(width, width, 3, padding=1),
-                            ]
-                        )
-                    )
         self.norm_out = nn.GroupNorm(groups, width)
         self.conv_out = nn.Conv2d(width, in_channels * patch_size**2, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
@@ -246,6 +196,90 @@ class SpaceTimeUNet(nn.Module):
             h = self._block(block, h, emb, context, frames)
         h = F.pixel_shuffle(self.conv_out(F.silu(self.norm_out(h))), self.patch_size)
         return h.reshape(b, frames, c, height, width).transpose(1, 2)
+
+
+def _check_unet(
+    model_channels: int,
+    channel_mult: Sequence[int],
+    attention_levels: Sequence[int],
+    num_res_blocks: int,
+    groups: int,
+    patch_size: int,
+) -> list[int]:
+    """The level widths, or a ConfigError naming the denoiser setting that cannot build a UNet."""
+    require(patch_size >= 1, "model.denoiser.patch_size", patch_size, "must be >= 1")
+    require(model_channels > 0, "model.denoiser.model_channels", model_channels, "must be > 0")
+    require(len(channel_mult) >= 1, "model.denoiser.channel_mult", list(channel_mult), "needs >= 1 level")
+    require(num_res_blocks >= 1, "model.denoiser.num_res_blocks", num_res_blocks, "must be >= 1")
+    widths = [model_channels * m for m in channel_mult]
+    require(
+        all(w % groups == 0 for w in widths),
+        "model.denoiser.groups",
+        groups,
+        f"must divide every level width {widths}",
+    )
+    require(
+        all(0 <= i < len(widths) for i in attention_levels),
+        "model.denoiser.attention_levels",
+        list(attention_levels),
+        f"must be level indices in 0..{len(widths) - 1}",
+    )
+    return widths
+
+
+def _unet_paths(
+    widths: list[int],
+    num_res_blocks: int,
+    attention_levels: Sequence[int],
+    emb_dim: int,
+    context_dim: int,
+    heads: int,
+    groups: int,
+    dropout: float,
+) -> tuple[nn.ModuleList, nn.ModuleList, nn.ModuleList, int]:
+    """The down path, the middle and the up path (built in this order, as the seed expects), and the
+    width the up path ends at."""
+
+    def res(cin: int, cout: int) -> SpaceTimeResBlock:
+        return SpaceTimeResBlock(cin, cout, emb_dim, groups, dropout)
+
+    def attn(level: int) -> nn.Module | None:
+        return (
+            SpaceTimeAttention(widths[level], context_dim, heads, groups)
+            if level in attention_levels
+            else None
+        )
+
+    down = nn.ModuleList()
+    skips = [widths[0]]
+    width = widths[0]
+    for level, out in enumerate(widths):
+        for _ in range(num_res_blocks):
+            down.append(nn.ModuleList([res(width, out), attn(level) or nn.Identity()]))
+            width = out
+            skips.append(width)
+        if level < len(widths) - 1:
+            down.append(nn.ModuleList([nn.Conv2d(width, width, 3, stride=2, padding=1)]))
+            skips.append(width)
+    mid = nn.ModuleList(
+        [res(width, width), SpaceTimeAttention(width, context_dim, heads, groups), res(width, width)]
+    )
+    up = nn.ModuleList()
+    for level in reversed(range(len(widths))):
+        out = widths[level]
+        for block in range(num_res_blocks + 1):
+            up.append(nn.ModuleList([res(width + skips.pop(), out), attn(level) or nn.Identity()]))
+            width = out
+            if level > 0 and block == num_res_blocks:
+                up.append(
+                    nn.ModuleList(
+                        [
+                            nn.Upsample(scale_factor=2, mode="nearest"),
+                            nn.Conv2d(width, width, 3, padding=1),
+                        ]
+                    )
+                )
+    return down, mid, up, width
 
 
 class DiffusersUNet3D(nn.Module):
