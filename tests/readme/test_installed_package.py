@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import cli_env
+from tests.readme.conftest import dependency_paths
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def installed(clone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         text=True,
         check=True,
     ).stdout.strip()
-    Path(site, "_ablab_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    Path(site, "_ablab_test_dependencies.pth").write_text(dependency_paths())
     wheels = base / "wheels"
     pip = [*python, "-m", "pip", "-q", "--disable-pip-version-check"]
     subprocess.run(

@@ -16,7 +16,7 @@ from typing import Any
 
 from ablab.errors import AblabError, ConfigError
 
-SHAP_EXPLAINERS = ("vectorised", "shap")
+SHAP_EXPLAINERS = ("captum", "shap")
 
 
 def default_out_dir(ckpt_path: Path) -> Path:
@@ -61,7 +61,7 @@ def explain_checkpoint(
     seed: int = 0,
     gradcam_block: int = -1,
     log_to_wandb: bool = True,
-    shap_explainer: str = "vectorised",
+    shap_explainer: str = "captum",
 ) -> dict[str, Any]:
     """Write every explanation of the checkpoint's model into `out_dir`; returns the summary that is
     also written there as `summary.json` (rankings, Grad-CAM means, files). `shap_explainer="shap"`
@@ -145,8 +145,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--shap-explainer",
         choices=SHAP_EXPLAINERS,
-        default="vectorised",
-        help="vectorised expected gradients (default) or shap's own GradientExplainer (same values, slower)",
+        default="captum",
+        help="captum's GradientShap (default) or shap's own GradientExplainer (the same expected "
+        "gradients, slower)",
     )
     parser.add_argument("--no-wandb", action="store_true", help="do not send images to the run's W&B logger")
     return parser

@@ -20,7 +20,7 @@ class ExplainSettings:
     nsamples: int = 200
     seed: int = 0
     gradcam_block: int = -1
-    shap_explainer: str = "vectorised"
+    shap_explainer: str = "captum"
 
 
 def _slug(text: str) -> str:
@@ -115,7 +115,7 @@ def explain_model(
     if not hasattr(datamodule, "arrays"):
         raise ConfigError("ablab-explain needs tabular data (data=wine, csv, ...)")
     rows = _rows(task, datamodule, settings)
-    explain = shap_values if settings.shap_explainer == "vectorised" else shap_values_reference
+    explain = shap_values if settings.shap_explainer == "captum" else shap_values_reference
     result = explain(model, rows.background, rows.samples, nsamples=settings.nsamples, seed=settings.seed)
     shown = min(settings.n_samples, len(rows.samples))
     images = _shap_figures(result, rows, shown, out)

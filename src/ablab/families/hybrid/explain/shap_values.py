@@ -47,41 +47,37 @@ def shap_values(
     samples: torch.Tensor,
     nsamples: int = 200,
     seed: int = 0,
-    chunk: int = 20_000,
 ) -> ShapResult:
     """Expected-gradient SHAP values of `model`'s class probabilities for `samples` (N, F) against
     `background` (M, F), both in the model's input space (standardised); seeded.
 
-    The estimator of shap's GradientExplainer (per row: `nsamples` draws of a background row r and
-    t ~ U(0, 1); mean of grad f(r + t (x - r)) * (x - r)), vectorised: one forward over every row's
-    draws (`chunk` points at a time) and one backward per class, instead of shap's Python loop over
-    rows, draws and classes with a forward each. `shap_values_reference` runs shap's own explainer;
-    the tests check that both agree.
-    """
-    generator = torch.Generator().manual_seed(seed)
+    captum's GradientShap (per row: `nsamples` draws of a background row r and t ~ U(0, 1); mean of
+    grad f(r + t (x - r)) * (x - r)), one batched call per class: the estimator of shap's
+    GradientExplainer without its Python loop over rows and draws. `shap_values_reference` runs shap's
+    own explainer; the tests check that both agree. captum draws from numpy's global generator, so it
+    is seeded here and put back as it was."""
+    from captum.attr import GradientShap
+
     wrapped = Probabilities(model)
     was_training = model.training
     model.eval()
+    state = np.random.get_state()
     try:
         with torch.no_grad():
             base = wrapped(background).mean(dim=0)
             probs = wrapped(samples)
-        parts = []
-        for rows in samples.split(max(1, chunk // nsamples)):
-            n = len(rows)
-            reference = background[torch.randint(len(background), (n, nsamples), generator=generator)]
-            t = torch.rand(n, nsamples, 1, generator=generator)
-            delta = rows[:, None, :] - reference
-            points = (reference + t * delta).reshape(n * nsamples, -1).requires_grad_()
-            out = wrapped(points)
-            per_class = []
-            for k in range(out.shape[1]):
-                (grad,) = torch.autograd.grad(out[:, k].sum(), points, retain_graph=k < out.shape[1] - 1)
-                per_class.append((grad.reshape(n, nsamples, -1) * delta).mean(dim=1))
-            parts.append(torch.stack(per_class, dim=-1).detach())
+        np.random.seed(seed)
+        explainer = GradientShap(wrapped)
+        per_class = [
+            explainer.attribute(
+                samples, baselines=background, n_samples=nsamples, stdevs=0.0, target=k
+            ).detach()
+            for k in range(probs.shape[1])
+        ]
     finally:
+        np.random.set_state(state)
         model.train(was_training)
-    return ShapResult(values=torch.cat(parts).numpy(), base=base.numpy(), probs=probs.numpy())
+    return ShapResult(values=torch.stack(per_class, dim=-1).numpy(), base=base.numpy(), probs=probs.numpy())
 
 
 def shap_values_reference(
