@@ -82,7 +82,9 @@ def test_every_data_module_file_field_is_declared_in_run_id_inputs() -> None:
     declared = {e if isinstance(e, str) else e["field"] for e in INPUTS}
     families = (ROOT / "src" / "ablab" / "families").iterdir()
     modules = [
-        importlib.import_module(f"ablab.families.{f.name}.data") for f in families if (f / "data.py").exists()
+        importlib.import_module(f"ablab.families.{f.name}.data")
+        for f in families
+        if (f / "data.py").exists() or (f / "data").is_dir()
     ]
     classes = [
         c for m in modules for c in vars(m).values() if isinstance(c, type) and issubclass(c, SplitDataModule)
