@@ -1,6 +1,6 @@
 """Entry point from the project root: `python train.py [-m] [overrides]`."""
 
-from ablab.train import main
+from ablab.cli.train import main
 
 if __name__ == "__main__":
     main()

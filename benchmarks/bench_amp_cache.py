@@ -61,7 +61,7 @@ def _sweep(base: Path, *extra: str) -> tuple[float, float]:
 
 
 def run() -> list[Result]:
-    from ablab.encoders.tiny import save_tiny_esm2
+    from tests.helpers.tiny_models import save_tiny_esm2
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)

@@ -18,7 +18,7 @@ from benchmarks.common import Result
 
 def _compare(folder: Path, hidden: int, sequences: list[str]) -> tuple[float, float, bool]:
     """(batched seconds, per-sequence seconds, same embeddings)."""
-    from ablab.encoders.esm2 import ESM2Encoder
+    from ablab.families.amp.encoders.esm2 import ESM2Encoder
 
     encoder = ESM2Encoder(str(folder), hidden, progress=False)
     budget = encoder.max_tokens
@@ -37,9 +37,9 @@ def _compare(folder: Path, hidden: int, sequences: list[str]) -> tuple[float, fl
 
 def run() -> list[Result]:
     import torch
+    from tests.helpers.tiny_models import save_tiny_esm2
 
-    from ablab.data.peptides import read_modlamp
-    from ablab.encoders.tiny import save_tiny_esm2
+    from ablab.families.amp.peptides import read_modlamp
 
     torch.set_num_threads(1)
     peptides = read_modlamp("AMPvsUniProt").sequences

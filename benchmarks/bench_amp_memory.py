@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ablab.encoders.base import Encoder
+from ablab.families.amp.encoders.base import Encoder
 from benchmarks.common import Result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ class RandomEncoder(Encoder):
 
 def _peptides_csv(path: Path) -> Path:
     """5,200 distinct random peptides with AMPvsUniProt's lengths (7-174)."""
-    from ablab.data.peptides import read_modlamp
+    from ablab.families.amp.peptides import read_modlamp
 
     rng = np.random.default_rng(0)
     lengths = [len(s) for s in read_modlamp("AMPvsUniProt").sequences]
@@ -47,7 +47,7 @@ def _peptides_csv(path: Path) -> Path:
 
 
 def _datamodule(folder: Path) -> Any:
-    from ablab.data.peptides import PeptideDataModule
+    from ablab.families.amp.data import PeptideDataModule
 
     return PeptideDataModule(
         RandomEncoder(),
@@ -71,8 +71,8 @@ def train(folder: str) -> None:
     import lightning as L
     import torch
 
-    from ablab.models.amp import TransformerClassifier
-    from ablab.tasks.binary import BinaryTask
+    from ablab.families.amp.model import TransformerClassifier
+    from ablab.families.amp.task import BinaryTask
 
     torch.set_num_threads(1)
     data = _datamodule(Path(folder))

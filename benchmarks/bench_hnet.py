@@ -67,10 +67,10 @@ def trainer_epoch(batches, log_dir: Path) -> float:
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger
 
-    from ablab.callbacks.divergence import DivergenceGuard
-    from ablab.callbacks.rng_state import RngStateInCheckpoint
-    from ablab.callbacks.system_metrics import SystemMetrics
-    from ablab.tasks.hnet import HNetTask
+    from ablab.families.hnet.task import HNetTask
+    from ablab.lightning.callbacks.divergence import DivergenceGuard
+    from ablab.lightning.callbacks.rng_state import RngStateInCheckpoint
+    from ablab.lightning.callbacks.system_metrics import SystemMetrics
 
     class EpochTimer(L.Callback):
         def on_train_epoch_start(self, *args) -> None:

@@ -51,7 +51,7 @@ def _write_study(root: Path) -> Path:
 
 def _report(study: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *flags, "-m", "ablab.report", str(study), "--out", str(out)],
+        [sys.executable, *flags, "-m", "ablab.cli.report", str(study), "--out", str(out)],
         capture_output=True,
         text=True,
         check=True,

@@ -55,7 +55,7 @@ def _timed(fn) -> tuple[float, float]:
 
 
 def run() -> list[Result]:
-    from ablab.explain.shap_values import shap_values, shap_values_reference
+    from ablab.families.hybrid.explain.shap_values import shap_values, shap_values_reference
 
     threads = torch.get_num_threads()
     torch.set_num_threads(THREADS)

@@ -34,7 +34,7 @@ def _task(*overrides: str):
     """The experiment's task (model, schedulers) with every caption of the vocabulary set."""
     from hydra.utils import instantiate
 
-    from ablab.data.signs import caption_text, vocabulary
+    from ablab.families.text2sign.data import caption_text, vocabulary
 
     cfg = _compose(*overrides)
     torch.manual_seed(0)

@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 settings = OmegaConf.to_container(OmegaConf.load("conf/logger/wandb.yaml").wandb.settings)
 started = time.perf_counter()
 import wandb
-from ablab.loggers.wandb_setup import wait_for_run_file
+from ablab.lightning.loggers.wandb_setup import wait_for_run_file
 times = {"import": time.perf_counter() - started, "runs": []}
 for i in range(int(sys.argv[2])):
     started = time.perf_counter()

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
-from ablab.metrics import SampleWeightedF1
+from ablab.families.hnet.metrics import SampleWeightedF1
 
 
 def test_matches_sklearn_weighted_f1_with_sample_weights() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ablab import metrics_video as mv
 from ablab.errors import ConfigError
+from ablab.families.text2sign import metrics as mv
 
 
 def clips(n: int = 6, seed: int = 0) -> torch.Tensor:

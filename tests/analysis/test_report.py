@@ -14,8 +14,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from ablab.analysis import load_studies, load_study, read_curves
+from ablab.cli.report import main
 from ablab.errors import DataError
-from ablab.report import main
 from tests.conftest import cli_env
 
 BASE = {1: 0.80, 2: 0.82, 3: 0.79}
@@ -203,7 +203,7 @@ def test_empty_or_missing_folder_is_one_error_line(tmp_path, capsys) -> None:
 
 def test_cli_process_exits_non_zero_with_one_line_for_a_folder_without_runs(tmp_path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "ablab.report", str(tmp_path)],
+        [sys.executable, "-m", "ablab.cli.report", str(tmp_path)],
         capture_output=True,
         text=True,
         env=cli_env(),
@@ -267,7 +267,16 @@ def test_curves_take_the_last_row_of_each_epoch(tmp_path) -> None:
 
 def test_report_imports_neither_torch_nor_lightning_nor_wandb(study, tmp_path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "ablab.report", str(study), "--out", str(tmp_path / "o")],
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "ablab.cli.report",
+            str(study),
+            "--out",
+            str(tmp_path / "o"),
+        ],
         capture_output=True,
         text=True,
         env=cli_env(),

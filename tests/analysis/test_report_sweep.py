@@ -46,7 +46,7 @@ def tiny_study(tmp_path_factory) -> tuple[Path, list[dict]]:
 def test_report_cli_on_a_real_sweep_writes_tables_plots_and_html(tiny_study) -> None:
     study_dir, records = tiny_study
     assert len(records) == 6 and {r["status"] for r in records} == {"completed"}
-    proc = run_cli([str(study_dir)], program=[sys.executable, "-m", "ablab.report"])
+    proc = run_cli([str(study_dir)], program=[sys.executable, "-m", "ablab.cli.report"])
     out = study_dir / "report"
     assert {"comparison_table.csv", "comparison_table.md", "report.html", *PLOTS} <= {
         p.name for p in out.iterdir()

@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ablab.callbacks.system_metrics import SystemMetrics, peak_rss_gb
+from ablab.lightning.callbacks.system_metrics import SystemMetrics, peak_rss_gb
 
 BATCH, BATCHES = 4, 10
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ablab.encoders.tiny import save_tiny_esm2
 from tests.conftest import cli_env, find_records, run_cli
+from tests.helpers.tiny_models import save_tiny_esm2
 
 HEADS = ["cnn1d", "bilstm", "transformer", "bigru", "birnn", "cnn_bilstm"]
 TINY_AMP = [
@@ -77,7 +77,7 @@ def test_each_encoder_is_computed_once_for_all_its_heads(heads_study: tuple[Path
 def test_ensemble_votes_over_the_six_heads(
     heads_study: tuple[Path, list[dict]], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    from ablab.ensemble import main
+    from ablab.cli.ensemble import main
 
     base, records = heads_study
     assert main([str(base / "logs" / "amp_heads"), "--out", str(tmp_path)]) == 0
@@ -115,7 +115,7 @@ def test_checkpoint_alone_reproduces_its_test_metrics(
     out = tmp_path / "eval.json"
     run_cli(
         [str(record["_dir"] / record["best_checkpoint"]), "--out", str(out)],
-        program=[sys.executable, "-m", "ablab.eval"],
+        program=[sys.executable, "-m", "ablab.cli.eval"],
     )
     metrics = json.loads(out.read_text())
     for name in ("roc_auc", "ap", "accuracy", "mcc"):
@@ -169,8 +169,8 @@ def test_selection_sets_the_checkpoint_metric(selection: str | None, metric: str
 
 
 def test_checkpoints_load_with_weights_only_and_the_allow_list(heads_study: tuple[Path, list[dict]]) -> None:
-    """What resume and ablab-eval read: no type beyond `ablab.tasks.checkpoints.SAFE_GLOBALS`."""
-    from ablab.tasks.checkpoints import read_checkpoint
+    """What resume and ablab-eval read: no type beyond `ablab.runs.checkpoints.SAFE_GLOBALS`."""
+    from ablab.runs.checkpoints import read_checkpoint
 
     _, records = heads_study
     for record in records:

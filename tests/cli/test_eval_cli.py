@@ -12,7 +12,7 @@ import torch
 
 from tests.conftest import TINY_CSV, find_records, run_cli
 
-EVAL = [sys.executable, "-m", "ablab.eval"]
+EVAL = [sys.executable, "-m", "ablab.cli.eval"]
 TINY_TABLE = [
     "experiment=hybrid",
     "data=csv",

@@ -44,7 +44,7 @@ def test_eval_of_a_saved_checkpoint_reproduces_the_test_metrics(attention_sweep,
     out = tmp_path / "eval.json"
     run_cli(
         [str(record["_dir"] / record["best_checkpoint"]), "--out", str(out)],
-        program=[sys.executable, "-m", "ablab.eval"],
+        program=[sys.executable, "-m", "ablab.cli.eval"],
     )
     metrics = json.loads(out.read_text())
     for key, value in record["metrics"].items():

@@ -37,7 +37,7 @@ TINY_HYBRID = [
     "logger=csv",
     "print_config=false",
 ]
-EXPLAIN = [sys.executable, "-m", "ablab.explain.cli"]
+EXPLAIN = [sys.executable, "-m", "ablab.cli.explain"]
 
 
 def synthetic_csv(path: Path, rows: int = 500) -> Path:
@@ -109,18 +109,16 @@ def test_explain_cli_writes_every_figure_and_points_at_the_deciding_feature(trai
 
 
 def test_predict_csv_reproduces_the_test_accuracy_from_the_checkpoint_alone(trained) -> None:
-    from hydra.utils import instantiate
+    from ablab.runs.checkpoints import load_run
 
-    from ablab.tasks.classification import predict_csv, task_from_checkpoint
-
-    _, config = task_from_checkpoint(trained["ckpt"])
-    data = instantiate(config["data"])
+    run = load_run(trained["ckpt"])
+    data = run.datamodule
     features, labels = data.arrays("test")
     lines = [",".join(["label", *reversed(data.feature_names)])]  # column order does not matter
     lines += [",".join([data.class_names[y], *map(str, row[::-1])]) for row, y in zip(features, labels)]
     csv_path = trained["tmp"] / "test_rows.csv"
     csv_path.write_text("\n".join(lines) + "\n")
-    frame = predict_csv(trained["ckpt"], csv_path)
+    frame = run.task.predict_csv(csv_path, run.config)
     assert list(frame.columns) == ["label", "prediction", "p_neg", "p_pos"]
     np.testing.assert_allclose(frame[["p_neg", "p_pos"]].sum(axis=1), 1.0, rtol=1e-5)
     accuracy = (frame["label"] == frame["prediction"]).mean()
@@ -128,17 +126,19 @@ def test_predict_csv_reproduces_the_test_accuracy_from_the_checkpoint_alone(trai
 
     unlabelled = trained["tmp"] / "unlabelled.csv"
     unlabelled.write_text("\n".join(line.split(",", 1)[1] for line in lines) + "\n")
-    assert list(predict_csv(trained["ckpt"], unlabelled).columns) == ["prediction", "p_neg", "p_pos"]
+    assert list(run.task.predict_csv(unlabelled, run.config).columns) == ["prediction", "p_neg", "p_pos"]
 
 
 def test_ablab_eval_retests_and_predicts_a_csv(trained, capsys) -> None:
     import pandas as pd
 
-    from ablab import eval as ablab_eval
+    from ablab.cli import eval as ablab_eval
 
     run_dir = trained["ckpt"].parent.parent
     own = {p: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
-    metrics = ablab_eval.evaluate(trained["ckpt"])
+    from ablab.runs.evaluate import evaluate
+
+    metrics = evaluate(trained["ckpt"])
     assert metrics["test/accuracy"] == pytest.approx(trained["record"]["metrics"]["test/accuracy"])
     assert {p: p.stat().st_mtime_ns for p in own} == own  # the run's own files are untouched
     assert list((run_dir / "eval").iterdir())  # the re-test's confusion matrix and report go here
@@ -154,14 +154,14 @@ def test_ablab_eval_retests_and_predicts_a_csv(trained, capsys) -> None:
 def test_explanations_go_to_the_runs_wandb_run_when_it_logged_to_wandb(
     trained, tmp_path: Path, monkeypatch
 ) -> None:
-    from ablab.explain.cli import explain_checkpoint
+    from ablab.cli.explain import explain_checkpoint
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     run_dir = tmp_path / "run"
     checkpoint = torch.load(trained["ckpt"], map_location="cpu", weights_only=True)
     checkpoint["ablab"]["config"]["logger"] = {
         "wandb": {
-            "_target_": "ablab.loggers.wandb.WandbLogger",
+            "_target_": "ablab.lightning.loggers.wandb.WandbLogger",
             "offline": True,
             "save_dir": str(run_dir),
             "cache_dir": str(tmp_path / "cache"),

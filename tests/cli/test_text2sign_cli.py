@@ -78,7 +78,7 @@ def test_the_sweep_leaves_one_completed_run_per_variant_with_quality_and_cost(ti
 
 def test_the_report_compares_the_three_variants_against_the_baseline(tiny_study) -> None:
     study, _ = tiny_study
-    run_cli([str(study)], program=[sys.executable, "-m", "ablab.report", "--no-wandb"])
+    run_cli([str(study)], program=[sys.executable, "-m", "ablab.cli.report", "--no-wandb"])
     table = pd.read_csv(study / "report" / "comparison_table.csv").set_index("variant")
     assert sorted(table.index) == list(VARIANTS)
     assert set(table["metric"]) == {"test/retrieval_acc"} and set(table["baseline"]) == {"baseline"}
@@ -93,9 +93,9 @@ def test_the_report_compares_the_three_variants_against_the_baseline(tiny_study)
 
 
 def test_checkpoints_load_with_weights_only_and_the_allow_list(tiny_study) -> None:
-    """What resume and ablab-eval read: no type beyond `ablab.tasks.checkpoints.SAFE_GLOBALS` (EMA
+    """What resume and ablab-eval read: no type beyond `ablab.runs.checkpoints.SAFE_GLOBALS` (EMA
     weights included)."""
-    from ablab.tasks.checkpoints import read_checkpoint
+    from ablab.runs.checkpoints import read_checkpoint
 
     _, records = tiny_study
     for record in records:

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from ablab.data.hnet import INACTIVE, HNetDataModule, generate, make_sample, unit_vectors
 from ablab.errors import ConfigError
+from ablab.families.hnet.data import INACTIVE, HNetDataModule, generate, make_sample, unit_vectors
 
 RESOLUTIONS = [1, 2, 3, 4, 5, 10, 15, 20, 30]
 

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from ablab.data.peptides import (
-    LengthBucketSampler,
-    PeptideDataModule,
+from ablab.errors import ConfigError, DataError
+from ablab.families.amp.data import LengthBucketSampler, PeptideDataModule
+from ablab.families.amp.encoders.cache import EmbeddingCache
+from ablab.families.amp.encoders.onehot import OneHotEncoder
+from ablab.families.amp.peptides import (
     PeptideDataWarning,
     Peptides,
     clean,
@@ -23,9 +25,6 @@ from ablab.data.peptides import (
     read_modlamp,
     stratified_indices,
 )
-from ablab.encoders.cache import EmbeddingCache
-from ablab.encoders.onehot import OneHotEncoder
-from ablab.errors import ConfigError, DataError
 
 
 def peptides(sequences: list[str], labels: list[int] | None = None) -> Peptides:

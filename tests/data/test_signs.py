@@ -9,7 +9,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from ablab.data.signs import (
+from ablab.errors import ConfigError, DataError
+from ablab.families.text2sign.data import (
     GLOSSES,
     CsvSignsDataModule,
     ProceduralSignsDataModule,
@@ -17,7 +18,6 @@ from ablab.data.signs import (
     render,
     vocabulary,
 )
-from ablab.errors import ConfigError, DataError
 
 
 def small(tmp_path: Path, **kwargs) -> ProceduralSignsDataModule:

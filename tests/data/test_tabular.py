@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ablab.data.tabular import TabularDataModule, read_csv_table
 from ablab.errors import ConfigError, DataError
+from ablab.families.hybrid.data import TabularDataModule, read_csv_table
 
 
 def write_csv(path: Path, text: str) -> Path:

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ablab.encoders.base import Encoder
-from ablab.encoders.cache import EVENTS_FILE, EmbeddingCache, EmbeddingStore
-from ablab.encoders.onehot import OneHotEncoder
+from ablab.families.amp.encoders.base import Encoder
+from ablab.families.amp.encoders.cache import EVENTS_FILE, EmbeddingCache, EmbeddingStore
+from ablab.families.amp.encoders.onehot import OneHotEncoder
 
 SEQUENCES = ["GIGKFLHSAKKFGKAFVGEIMNS", "KWKLFKKIGAVLKVL", "ACDX", "MKV" * 20]
 
@@ -63,7 +63,7 @@ def test_key_changes_with_encoder_data_and_max_len(tmp_path: Path) -> None:
     assert cache.folder(OneHotEncoder(), SEQUENCES, 41) != base
     assert cache.folder(OneHotEncoder(), SEQUENCES[:3], 40) != base
     assert cache.folder(OneHotEncoder(), [*SEQUENCES[:3], "MKV" * 19 + "MKA"], 40) != base
-    from ablab.encoders.blosum62 import Blosum62Encoder
+    from ablab.families.amp.encoders.blosum62 import Blosum62Encoder
 
     assert cache.folder(Blosum62Encoder(scale=4.0), SEQUENCES, 40) != cache.folder(
         Blosum62Encoder(scale=2.0), SEQUENCES, 40
@@ -128,7 +128,7 @@ def _rss_mb() -> float:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmRSS from /proc")
 def test_reading_the_whole_map_keeps_resident_memory_bounded(tmp_path: Path) -> None:
-    from ablab.encoders.cache import _NpyRowWriter
+    from ablab.families.amp.encoders.cache import _NpyRowWriter
 
     n, length, dim = 300, 100, 640  # 38 MB of float16
     writer = _NpyRowWriter(tmp_path / "embeddings.npy", (n, length, dim), np.float16)

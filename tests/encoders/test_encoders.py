@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from ablab.encoders.base import AMINO_ACIDS, Embeddings, length_sorted_batches, residue_indices
-from ablab.encoders.blosum62 import Blosum62Encoder, blosum62_table
-from ablab.encoders.esm2 import ESM2Encoder
-from ablab.encoders.fair_esm import FairESMEncoder
-from ablab.encoders.onehot import OneHotEncoder
-from ablab.encoders.physchem import PhysChemEncoder
-from ablab.encoders.tiny import save_tiny_esm2, save_tiny_fair_esm
 from ablab.errors import ConfigError, DataError
+from ablab.families.amp.encoders.base import AMINO_ACIDS, Embeddings, length_sorted_batches, residue_indices
+from ablab.families.amp.encoders.blosum62 import Blosum62Encoder, blosum62_table
+from ablab.families.amp.encoders.esm2 import ESM2Encoder
+from ablab.families.amp.encoders.fair_esm import FairESMEncoder
+from ablab.families.amp.encoders.onehot import OneHotEncoder
+from ablab.families.amp.encoders.physchem import PhysChemEncoder
+from tests.helpers.tiny_models import save_tiny_esm2, save_tiny_fair_esm
 
 PEPTIDES = ["GIGKFLHSAKKFGKAFVGEIMNS", "KWKLFKKIGAVLKVL", "ACDX", "M" * 40, "FLPLLAGLAANFLPKIFCKITRKC"]
 

@@ -14,10 +14,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from ablab.errors import ConfigError
-from ablab.loggers import finish_runs, start_runs
-from ablab.loggers.wandb import RUN_ID_FILE, WandbLogger, run_id
-from ablab.loggers.wandb_file import find_runs, read_run
-from ablab.loggers.wandb_setup import wait_for_run_file
+from ablab.lightning.loggers import TrackedRun, finish_runs
+from ablab.lightning.loggers.wandb import WandbLogger
+from ablab.lightning.loggers.wandb_file import find_runs, read_run
+from ablab.lightning.loggers.wandb_setup import wait_for_run_file
+from ablab.runs.tracking import RUN_ID_FILE, run_id, tracked_run
 
 CFG = OmegaConf.create({"study": "s", "family": "f", "variant": "v", "seed": 3, "run_id": {"ignore": []}})
 
@@ -51,13 +52,14 @@ class FailsAtStep3(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def _logger(tmp_path: Path) -> WandbLogger:
-    return WandbLogger(project="tests", save_dir=tmp_path / "run", group="s", job_type="f", name="v-seed3")
+def _logger(tmp_path: Path, run: TrackedRun | None = None) -> WandbLogger:
+    return WandbLogger(
+        project="tests", save_dir=tmp_path / "run", group="s", job_type="f", name="v-seed3", run=run
+    )
 
 
 def test_a_failing_fit_ends_its_wandb_run_with_exit_code_1(offline) -> None:
-    logger = _logger(offline)
-    start_runs([logger], CFG, offline / "run", None)
+    logger = _logger(offline, tracked_run(CFG, offline / "run", None))
     trainer = L.Trainer(
         max_epochs=1,
         accelerator="cpu",
@@ -82,8 +84,7 @@ def test_a_failing_fit_ends_its_wandb_run_with_exit_code_1(offline) -> None:
 def test_runs_left_open_in_the_process_are_ended_and_never_reused(offline) -> None:
     crashed = wandb.init(project="tests", dir=str(offline), mode="offline")  # an earlier job's, left open
     other = wandb.init(project="tests", dir=str(offline), mode="offline", reinit="create_new")
-    logger = _logger(offline)
-    start_runs([logger], CFG, offline / "run", None)
+    logger = _logger(offline, tracked_run(CFG, offline / "run", None))
     assert wandb.run is None
     logger.log_metrics({"val/x": 0.5}, step=0)
     finish_runs([logger], {"test/x": 0.25})

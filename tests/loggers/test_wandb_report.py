@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ablab.loggers.wandb_file import find_runs, read_run
-from ablab.loggers.wandb_report import log_report_to_wandb
+from ablab.lightning.loggers.wandb_file import find_runs, read_run
+from ablab.lightning.loggers.wandb_report import log_report_to_wandb
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_reader_joins_records_split_over_blocks_and_stops_at_a_torn_tail(offline
     run.summary["final"] = 7
     run.finish()
     (folder,) = find_runs(offline_wandb)
-    from ablab.loggers.wandb_setup import wait_for_run_file
+    from ablab.lightning.loggers.wandb_setup import wait_for_run_file
 
     assert wait_for_run_file(run)
     decoded = read_run(folder)

@@ -1,5 +1,5 @@
 """W&B through the real CLI: what the offline run files hold, one W&B run per job, resume, secrets,
-and no wandb import unless the wandb logger is chosen. Read back with `ablab.loggers.wandb_file`."""
+and no wandb import unless the wandb logger is chosen. Read back with `ablab.lightning.loggers.wandb_file`."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ablab.loggers.wandb import RUN_ID_FILE
-from ablab.loggers.wandb_file import OfflineRun, find_runs, read_run
+from ablab.lightning.loggers.wandb_file import OfflineRun, find_runs, read_run
+from ablab.runs.tracking import RUN_ID_FILE
 from tests.conftest import ROOT, TINY_HNET, cli_env, find_records, run_cli
 
 FAKE_API_KEY = "fake0wandb0api0key0" + "0123456789abcdef" * 2
@@ -207,14 +207,14 @@ def test_csv_and_none_loggers_never_import_wandb(tmp_path) -> None:
 
 def test_printing_the_config_imports_neither_wandb_nor_lightning() -> None:
     proc = run_cli(["--cfg", "job"], program=[sys.executable, "-X", "importtime", str(ROOT / "train.py")])
-    assert "ablab.loggers.wandb.WandbLogger" in proc.stdout  # the default logger includes W&B
+    assert "ablab.lightning.loggers.wandb.WandbLogger" in proc.stdout  # the default logger includes W&B
     assert _imported_wandb(proc.stderr) == []
     assert "| lightning" not in proc.stderr
 
 
 def test_report_of_a_study_run_with_wandb_is_logged_to_wandb_unless_told_not_to(sweep, tmp_path) -> None:
     study = sweep.base / "logs" / "hnet-model.attention"
-    report = [sys.executable, "-m", "ablab.report"]
+    report = [sys.executable, "-m", "ablab.cli.report"]
     debug_logs = len(list((sweep.base / "cache" / "wandb").rglob("core-debug-*.log")))
     proc = run_cli([str(study), "--out", str(tmp_path / "report")], program=report)
     (folder,) = find_runs(tmp_path / "report")

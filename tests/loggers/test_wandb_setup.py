@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from ablab.errors import ConfigError
-from ablab.loggers.wandb_report import wandb_settings_of_runs
-from ablab.loggers.wandb_setup import run_tags, use_local_dirs, wandb_mode
+from ablab.lightning.loggers.wandb_report import wandb_settings_of_runs
+from ablab.lightning.loggers.wandb_setup import use_local_dirs, wandb_mode
+from ablab.runs.tracking import run_tags
 
 IGNORE = ["hydra", "paths", "logger", "print_config", "callbacks.progress_bar", "trainer.enable_progress_bar"]
 WANDB_DIRS = ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR")

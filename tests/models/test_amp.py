@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from ablab.errors import ConfigError
-from ablab.models.amp import CNN1DClassifier, RecurrentClassifier, TransformerClassifier
+from ablab.families.amp.model import CNN1DClassifier, RecurrentClassifier, TransformerClassifier
 
 ROOT_CONF = str(Path(__file__).resolve().parents[2] / "conf")
 HEADS = ["cnn1d", "bilstm", "transformer", "bigru", "birnn", "cnn_bilstm"]

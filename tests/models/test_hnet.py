@@ -10,8 +10,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from ablab.components.attention import ConvAttention, MultiHeadAttention
 from ablab.errors import ConfigError
-from ablab.models.layers.attention import ConvAttention, MultiHeadAttention
 from ablab.runs.identity import register_resolvers
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -85,8 +85,8 @@ def test_mha_heads_must_divide_the_width() -> None:
 
 def test_loss_falls_when_overfitting_a_tiny_batch() -> None:
     torch.manual_seed(0)
-    from ablab.data.hnet import generate
-    from ablab.tasks.hnet import HNetTask
+    from ablab.families.hnet.data import generate
+    from ablab.families.hnet.task import HNetTask
 
     data = generate(2, 8, [5, 10], seed=0)
     dist, target = torch.from_numpy(data["dist"]), torch.from_numpy(data["target"])

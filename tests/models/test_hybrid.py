@@ -10,9 +10,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from ablab.components.attention import ConvAttention, MultiHeadAttention, NoAttention
+from ablab.components.pooling import LastPool, MaxPool, MeanPool
 from ablab.errors import ConfigError
-from ablab.models.hybrid import HybridCNNLSTM, LastPool, MaxPool, MeanPool, conv_lengths
-from ablab.models.layers.attention import ConvAttention, MultiHeadAttention, NoAttention
+from ablab.families.hybrid.model import HybridCNNLSTM, conv_lengths
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 

@@ -7,9 +7,9 @@ from functools import partial
 import pytest
 import torch
 
-from ablab.encoders.text import TextEncoder
 from ablab.errors import ConfigError
-from ablab.models.text2sign import DiffusersUNet3D, SpaceTimeUNet, TextToSign
+from ablab.families.text2sign.model import DiffusersUNet3D, SpaceTimeUNet, TextToSign
+from ablab.families.text2sign.text_encoder import TextEncoder
 
 
 @pytest.fixture(scope="module")

@@ -67,6 +67,13 @@ def _copy_uncommitted(clone: Path) -> None:
             (clone / name).unlink(missing_ok=True)
 
 
+def dependency_paths() -> str:
+    """The site-packages folders this test run imports from, one per line, for a `.pth` file: plain
+    paths, so the `.pth` files inside them (this checkout's editable install) are not processed."""
+    paths = [p for p in sys.path if p.endswith("site-packages")] or [sysconfig.get_paths()["purelib"]]
+    return "".join(f"{p}\n" for p in dict.fromkeys(paths))
+
+
 def _install(clone: Path) -> None:
     """`make install`'s result, offline: a venv on the tests' dependencies with the clone installed."""
     venv = clone / ".venv"
@@ -79,7 +86,7 @@ def _install(clone: Path) -> None:
         check=True,
     ).stdout.strip()
     # A plain path line: the dependencies, without the .pth files that install this checkout's ablab.
-    Path(site, "_ablab_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    Path(site, "_ablab_test_dependencies.pth").write_text(dependency_paths())
     subprocess.run(
         [
             str(python),

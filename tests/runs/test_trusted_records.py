@@ -24,8 +24,8 @@ import torch
 
 from tests.conftest import ROOT, TINY_CSV, TINY_HNET, cli_env, find_records, run_cli
 
-EVAL = [sys.executable, "-m", "ablab.eval"]
-REPORT = [sys.executable, "-m", "ablab.report"]
+EVAL = [sys.executable, "-m", "ablab.cli.eval"]
+REPORT = [sys.executable, "-m", "ablab.cli.report"]
 # A small hybrid classifier on a 4-feature CSV: seconds per run.
 TINY_TABLE = [
     "experiment=hybrid",
@@ -324,7 +324,9 @@ def test_skipped_runs_are_left_byte_for_byte_and_dot_hydra_matches_the_record(
     for record in records:
         assert _snapshot(record["_dir"]) == before[record["_dir"]], record["_dir"]
         hydra = (record["_dir"] / ".hydra" / "config.yaml").read_text()
-        assert record["choices"]["logger"] == "csv" and "ablab.loggers.csv_logger.CSVLogger" in hydra
+        assert (
+            record["choices"]["logger"] == "csv" and "ablab.lightning.loggers.csv_logger.CSVLogger" in hydra
+        )
         assert "logger=csv" in (record["_dir"] / ".hydra" / "overrides.yaml").read_text()
         assert "logger=none" not in (record["_dir"] / "train.log").read_text()
 
@@ -442,7 +444,7 @@ def test_a_read_only_log_folder_stops_the_sweep_with_one_line(tmp_path: Path) ->
 def test_a_secret_typed_as_an_override_lands_in_no_file_no_folder_name_and_no_output(tmp_path: Path) -> None:
     """`+db_password=...` on the command line of a single run and of a sweep, with W&B and the
     printed config tree on."""
-    from ablab.loggers.wandb_file import find_runs, read_run
+    from ablab.lightning.loggers.wandb_file import find_runs, read_run
 
     secret = "hunter2xyz"
     (tmp_path / "home").mkdir()

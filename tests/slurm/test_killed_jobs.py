@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ablab.runs.journal import JOURNAL_ENV, append_event, read_events
+from ablab.journal import JOURNAL_ENV, append_event, read_events
 from ablab.runs.records import read_record, write_json_atomic
 from ablab.runs.summary import summarise
 from hydra_plugins.ablab_launchers.slurm import mark_killed

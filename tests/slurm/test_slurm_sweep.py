@@ -173,7 +173,7 @@ def test_report_works_on_the_slurm_study(study: dict) -> None:
     out = study["tmp"] / "report"
     run_cli(
         [str(study["sweep_dir"]), "--out", str(out)],
-        program=[sys.executable, "-m", "ablab.report"],
+        program=[sys.executable, "-m", "ablab.cli.report"],
         timeout=120,
     )
     with (out / "comparison_table.csv").open() as handle:

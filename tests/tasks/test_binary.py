@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import average_precision_score, matthews_corrcoef, roc_auc_score
 
-from ablab.tasks.binary import BinaryTask, ConservativeBCELoss, binary_metrics
+from ablab.families.amp.task import BinaryTask, ConservativeBCELoss, binary_metrics
 
 
 def test_conservative_bce_adds_a_cubic_penalty_on_over_prediction_only() -> None:
@@ -67,8 +66,11 @@ class _Mean(torch.nn.Module):
 def test_test_predictions_are_saved_in_the_run_folder_by_sequence_id(tmp_path: Path) -> None:
     import lightning as L
 
+    from ablab.families.amp.data import PeptideDataInfo
+
     class Data(L.LightningDataModule):
-        ids: ClassVar[list[str]] = ["pep_a", "pep_b", "pep_c", "pep_d"]
+        def info(self) -> PeptideDataInfo:
+            return PeptideDataInfo(["pep_a", "pep_b", "pep_c", "pep_d"])
 
         def test_dataloader(self) -> torch.utils.data.DataLoader:
             x = torch.tensor([[[2.0], [0.0]], [[-1.0], [-1.0]], [[0.5], [0.0]], [[-3.0], [0.0]]])

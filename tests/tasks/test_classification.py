@@ -12,10 +12,11 @@ import pytest
 import torch
 from sklearn.metrics import classification_report
 
-from ablab.data.tabular import TabularDataModule
-from ablab.models.hybrid import HybridCNNLSTM, MeanPool
-from ablab.models.layers.attention import MultiHeadAttention
-from ablab.tasks.classification import (
+from ablab.components.attention import MultiHeadAttention
+from ablab.components.pooling import MeanPool
+from ablab.families.hybrid.data import TabularDataModule
+from ablab.families.hybrid.model import HybridCNNLSTM
+from ablab.families.hybrid.task import (
     ClassificationTask,
     Standardize,
     classification_report_text,

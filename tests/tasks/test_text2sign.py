@@ -12,12 +12,12 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from ablab.callbacks.ema import EMA
-from ablab.data.signs import ProceduralSignsDataModule
-from ablab.encoders.text import TextEncoder
 from ablab.errors import ConfigError
-from ablab.models.text2sign import SpaceTimeUNet, TextToSign
-from ablab.tasks.text2sign import TextToSignTask
+from ablab.families.text2sign.data import ProceduralSignsDataModule
+from ablab.families.text2sign.model import SpaceTimeUNet, TextToSign
+from ablab.families.text2sign.task import TextToSignTask
+from ablab.families.text2sign.text_encoder import TextEncoder
+from ablab.lightning.callbacks.ema import EMA
 
 
 def tiny_task(freeze: bool = True, prediction: str = "sample", lr: float = 1e-2, **kwargs) -> TextToSignTask:
@@ -262,7 +262,7 @@ def test_the_ema_average_skips_frozen_weights_and_lerps_trained_ones() -> None:
     from torch import nn
     from torch.optim.swa_utils import get_ema_multi_avg_fn
 
-    from ablab.callbacks.ema import TrainableAveragedModel
+    from ablab.lightning.callbacks.ema import TrainableAveragedModel
 
     model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
     model[0].requires_grad_(False)

@@ -9,9 +9,10 @@
 Imports neither torch nor lightning.
 """
 
-from ablab.analysis.aggregate import StudyComparison, compare, mean_curves
+from ablab.analysis.aggregate import StudyComparison, mean_curves
 from ablab.analysis.build import Report, load_studies, load_study, make_reports, write_report
 from ablab.analysis.collect import Run, collect_runs, read_curves
+from ablab.analysis.compare import compare
 from ablab.analysis.tables import formatted_table, rich_table, to_markdown
 
 __all__ = [

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ablab.analysis.aggregate import StudyComparison, compare, mean_curves
+from ablab.analysis.aggregate import StudyComparison, mean_curves
 from ablab.analysis.collect import Warn, collect_runs, warn_stderr
+from ablab.analysis.compare import compare
 from ablab.analysis.html import write_html
 from ablab.analysis.plots import write_plots
 from ablab.analysis.tables import write_tables

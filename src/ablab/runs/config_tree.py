@@ -64,7 +64,7 @@ def shared_config_lines(cfg: DictConfig, swept: list[str] = (), width: int = 110
             values = OmegaConf.to_container(node, resolve=False)
         if section == "trainer":
             values = {k: values[k] for k in _TRAINER_FIELDS if k in values}
-        varied = tuple(k.lstrip("+~").replace("/", ".") for k in swept)
+        varied = tuple(k.replace("/", ".") for k in swept)
         leaves = [
             leaf
             for leaf in _leaves(values)

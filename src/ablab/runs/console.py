@@ -18,35 +18,14 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from ablab.runs.journal import JOURNAL_ENV, append_event
+from ablab.lightning.console import _REDIRECTED, announce, in_sweep, redirected
+
+__all__ = ["announce", "in_sweep", "redirected", "route_library_logs", "run_output"]
 
 LOG_FILE = "train.log"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Lightning's own notices that say nothing about this run: an advert and a deprecation inside Lightning.
 _NOISE = ("litlogger", "isinstance(treespec, LeafSpec)")
-
-
-def in_sweep() -> bool:
-    """Whether this process runs a job of a multirun that has a journal (set by SweepSummary)."""
-    return bool(os.environ.get(JOURNAL_ENV))
-
-
-_REDIRECTED = {"now": False}
-
-
-def redirected() -> bool:
-    """Whether this process's stdout and stderr go to a training run's train.log now."""
-    return _REDIRECTED["now"]
-
-
-def announce(message: str) -> None:
-    """Tell the researcher what a long step does (`generating HNet data: 27,000 samples`) or what
-    went wrong before training: through the journal to the study's terminal inside a sweep (and into
-    the run's train.log while it trains), else on stderr."""
-    if in_sweep():
-        append_event({"event": "note", "message": message})
-    if not in_sweep() or _REDIRECTED["now"]:
-        print(message, file=sys.stderr, flush=True)
 
 
 class _DropNoise(logging.Filter):

@@ -10,24 +10,26 @@ summary reports it with one line of cause.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from ablab.errors import ConfigError, RunDiverged, find_user_error
+from ablab.errors import ConfigError, RunDiverged, error_kind, find_user_error
+from ablab.journal import append_event
 from ablab.runs.console import announce, in_sweep, redirected, run_output
+from ablab.runs.context import hydra_context
 from ablab.runs.fingerprint import data_fingerprint
 from ablab.runs.identity import config_hash
 from ablab.runs.job_files import write_hydra_files
-from ablab.runs.journal import append_event
 from ablab.runs.records import (
     RESULTS_FILE,
     SCHEMA,
+    Outcome,
+    Status,
     git_commit,
     package_versions,
     write_record,
@@ -35,41 +37,14 @@ from ablab.runs.records import (
 from ablab.runs.recovery import LOCK_FILE, SET_ASIDE, Plan, decide, set_aside
 from ablab.secrets import redact
 
-# Where srun tasks, torchrun and Lightning's subprocess launcher put a process's rank (Lightning's order).
-_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
-
 
 def global_rank() -> int:
-    """This process's rank when several processes run the same job (srun tasks per node, torchrun);
-    0 when alone. ddp_spawn's workers never call `run`: its main process is rank zero."""
-    return next((int(os.environ[name]) for name in _RANK_VARIABLES if name in os.environ), 0)
+    """This process's rank when several processes run the same job (srun tasks per node, torchrun), as
+    Lightning reads it; 0 when alone. ddp_spawn's workers never call `run`: its main process is rank
+    zero."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-
-def _hydra_job_id() -> str | None:
-    """The launcher's id for this job (the SLURM job id under submitit), for the sweep journal."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return None
-    job_id = OmegaConf.select(HydraConfig.get(), "job.id", default=None)
-    return str(job_id) if job_id is not None else None
-
-
-def _hydra_context() -> tuple[list[str], dict[str, Any], bool]:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized():
-        return [], {}, False
-    hydra = HydraConfig.get()
-    choices = {
-        k: v
-        for k, v in OmegaConf.to_container(hydra.runtime.choices).items()
-        if not k.startswith("hydra/") and k != "hydra"
-    }
-    # Unresolved: an override such as `+token=${oc.env:HF_TOKEN}` must not record the token.
-    overrides = OmegaConf.to_container(hydra.overrides.task, resolve=False)
-    return list(overrides), choices, hydra.mode == RunMode.MULTIRUN
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -82,7 +57,7 @@ def _say_error(line: str) -> None:
     """A failed job of a multirun says so in its train.log; the study's terminal shows its one line
     from the journal, and a single run's `error:` line comes from its entry point (once, with the exit
     code)."""
-    if _hydra_context()[2] and redirected():
+    if hydra_context().multirun and redirected():
         print(f"error: {line}", file=sys.stderr)
 
 
@@ -127,10 +102,10 @@ def check_seed(cfg: DictConfig) -> None:
 
 def base_record(cfg: DictConfig) -> dict[str, Any]:
     """The fields known before training: identity, data fingerprint, choices, seed, versions, commit."""
-    overrides, choices, _ = _hydra_context()
+    context = hydra_context()
     return {
         "schema": SCHEMA,
-        "status": "running",
+        "status": Status.RUNNING,
         "study": cfg.study,
         "variant": cfg.variant,
         "family": cfg.family,
@@ -138,8 +113,8 @@ def base_record(cfg: DictConfig) -> dict[str, Any]:
         "config_hash": config_hash(cfg),
         "data": data_fingerprint(cfg),
         "metric": {"name": cfg.metric.name, "mode": cfg.metric.mode},
-        "overrides": overrides,
-        "choices": choices,
+        "overrides": context.overrides,
+        "choices": context.choices,
         "metrics": {},
         "cost": {},
         "versions": package_versions(),
@@ -159,8 +134,8 @@ def _follow(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
         fit_and_test(cfg, run_dir, plan.resume_from if plan.action == "resume" else None)
     except Exception as exc:
-        return {"status": "failed", "metrics": {}, "error": {"message": _one_line(exc)}}
-    return {"status": "completed", "metrics": {}}
+        return {"status": Status.FAILED, "metrics": {}, "error": {"message": _one_line(exc)}}
+    return {"status": Status.COMPLETED, "metrics": {}}
 
 
 def _claim(run_dir: Path) -> Any | None:
@@ -182,7 +157,7 @@ def _claim(run_dir: Path) -> Any | None:
 def _skip(cfg: DictConfig, run_dir: Path, earlier: dict[str, Any]) -> dict[str, Any]:
     """A completed run is reused as it is: its folder is left byte for byte as it was. The study's
     terminal (or a single run's last line) says so."""
-    _event(cfg, run_dir, "skipped", {**earlier, "wall_time_s": None})
+    _event(cfg, run_dir, Outcome.SKIPPED, {**earlier, "wall_time_s": None})
     return {**earlier, "skipped": True}
 
 
@@ -194,12 +169,15 @@ def _failed_around_training(
     message = _one_line(exc)
     _say_error(f"run failed: {run_dir}: {message}")
     if record is not None:
-        record.update(status="failed", error={"message": message, "traceback": traceback.format_exc()})
+        record.update(
+            status=Status.FAILED,
+            error={"message": message, "traceback": traceback.format_exc(), "kind": error_kind(exc)},
+        )
         record.setdefault("finished_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         with contextlib.suppress(OSError):  # the journal and the console still say what happened
             write_record(run_dir / RESULTS_FILE, redact(record))
-    _event(cfg, run_dir, "failed", reason=message)
-    return record or {"status": "failed", "metrics": {}, "error": {"message": message}}
+    _event(cfg, run_dir, Outcome.FAILED, reason=message)
+    return record or {"status": Status.FAILED, "metrics": {}, "error": {"message": message, "kind": "io"}}
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -222,8 +200,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"Busy: another process is running {run_dir} now (it holds {run_dir / LOCK_FILE}); nothing "
             "was changed. Wait for it to finish or stop it, then run again"
         )
-        _event(cfg, run_dir, "failed", reason=message)
-        return {"status": "busy", "metrics": {}, "error": {"message": message}}
+        _event(cfg, run_dir, Outcome.FAILED, reason=message)
+        return {"status": "busy", "metrics": {}, "error": {"message": message, "kind": "busy"}}
     try:
         return _run_claimed(cfg, run_dir)
     finally:
@@ -252,7 +230,7 @@ def _prepare(cfg: DictConfig, run_dir: Path, plan: Plan) -> dict[str, Any]:
     record["attempt"] = max((plan.earlier or {}).get("attempt", 0), earlier_attempts) + 1
     record["resumed_from"] = str(plan.resume_from) if plan.resume_from else None
     record["set_aside"] = str(kept.relative_to(run_dir)) if kept else None
-    _event(cfg, run_dir, "started", job_id=_hydra_job_id())
+    _event(cfg, run_dir, Outcome.STARTED, job_id=hydra_context().job_id)
     write_record(run_dir / RESULTS_FILE, redact(record))
     return record
 
@@ -299,7 +277,7 @@ def _train(
         if not outcome.is_global_zero:
             return record, None
         record.update(
-            status="completed",
+            status=Status.COMPLETED,
             metrics=outcome.metrics,
             cost=outcome.cost,
             params=outcome.params,
@@ -308,9 +286,12 @@ def _train(
         )
     except Exception as exc:
         user_error = find_user_error(exc)
-        status = "diverged" if isinstance(user_error, RunDiverged) else "failed"
+        status = Status.DIVERGED if isinstance(user_error, RunDiverged) else Status.FAILED
         message = _one_line(user_error or exc)
-        record.update(status=status, error={"message": message, "traceback": traceback.format_exc()})
+        record.update(
+            status=status,
+            error={"message": message, "traceback": traceback.format_exc(), "kind": error_kind(exc)},
+        )
         with contextlib.suppress(OSError):  # a full disk refuses train.log too
             if in_sweep():  # into train.log; the study's terminal shows the one line
                 print(traceback.format_exc(), file=sys.stderr)
@@ -323,7 +304,10 @@ def _train(
         # Lightning's answer to SIGTERM (scancel, a time limit with no requeue left, a kill): record the
         # run as failed (a re-run resumes it from last.ckpt), then exit as asked.
         message = "Cancelled: the job received SIGTERM (scancel, a time limit or a kill)"
-        record.update(status="failed", error={"message": message, "traceback": traceback.format_exc()})
+        record.update(
+            status=Status.FAILED,
+            error={"message": message, "traceback": traceback.format_exc(), "kind": "cancelled"},
+        )
         _say_error(f"run failed: {run_dir}: {message}")
         cancelled = exc
     record["wall_time_s"] = round(time.perf_counter() - started, 3)

@@ -9,7 +9,7 @@ modification time and a hash of three `SAMPLE`-byte blocks. Digests are kept per
 path, size, mtime, ctime and inode, since the hash is resolved several times per job.
 
 Hand-written because neither Hydra nor Lightning knows which config fields are files; the data caches
-key their own arrays by content (`ablab.data.cache`, `ablab.encoders.cache`) but only once the job runs.
+key their own arrays by content (`ablab.lightning.cache`, `ablab.families.amp.encoders.cache`) but only once the job runs.
 """
 
 from __future__ import annotations

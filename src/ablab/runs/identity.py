@@ -9,6 +9,7 @@ so `--cfg job` and `--help` stay fast.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 from typing import Any
@@ -19,13 +20,11 @@ from ablab.runs.fingerprint import data_fingerprint
 from ablab.secrets import is_secret_key
 
 HASH_LENGTH = 10
-# Set by the sweep callback for its jobs: the override keys the multirun varies (comma-separated).
-SWEPT_ENV = "ABLAB_SWEPT_KEYS"
 # Overrides that never name a variant: the seed is a replicate of it, the rest do not change results.
 _NOT_VARIANT = ("seed", "sweep", "ablation", "hparams_search", "experiment")
 
 
-def _matches(key: str, patterns: list[str]) -> bool:
+def matches(key: str, patterns: list[str]) -> bool:
     return any(key == p or key.startswith(p + ".") or fnmatch.fnmatchcase(key, p) for p in patterns)
 
 
@@ -34,7 +33,7 @@ def _strip(node: Any, patterns: list[str], prefix: str = "") -> Any:
         out = {}
         for key, value in node.items():
             dotted = f"{prefix}{key}"
-            if not _matches(dotted, patterns) and not is_secret_key(str(key)):
+            if not matches(dotted, patterns) and not is_secret_key(str(key)):
                 out[key] = _strip(value, patterns, dotted + ".")
         return out
     if isinstance(node, list):
@@ -73,6 +72,30 @@ def _sanitize(text: str) -> str:
     return safe or "default"
 
 
+@functools.cache
+def _override_parser() -> Any:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+@functools.lru_cache(maxsize=4096)
+def override_key(override: str) -> str:
+    """The key (or config group) an override sets, without Hydra's `+`, `++` or `~`: Hydra's own
+    parser reads it. An override it cannot parse counts by its text before `=`."""
+    try:
+        return str(_override_parser().parse_override(override).key_or_group)
+    except Exception:  # e.g. an override stored by an older run that Hydra no longer accepts
+        return override.split("=", 1)[0].lstrip("+~")
+
+
+def without_prefix(override: str) -> str:
+    """`+x=1` as `x=1`: how a variant name or a tag shows an override."""
+    key = override_key(override)
+    _, sep, value = override.partition("=")
+    return f"{key}{sep}{value}"
+
+
 def variant_from_overrides(
     overrides: list[str], ablation: str | None, ignore: list[str], swept: list[str] | None = None
 ) -> str:
@@ -82,55 +105,35 @@ def variant_from_overrides(
         return _sanitize(ablation.split("/")[-1])
     kept = []
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
+        key = override_key(override)
         dotted = key.replace("/", ".")
-        if key.split("/")[0] in _NOT_VARIANT or _matches(dotted, ignore) or is_secret_key(dotted):
+        if key.split("/")[0] in _NOT_VARIANT or matches(dotted, ignore) or is_secret_key(dotted):
             continue
         if swept is not None and key not in swept:
             continue
-        kept.append(override.lstrip("+~"))
+        kept.append(without_prefix(override))
     return _sanitize(",".join(sorted(kept))) if kept else "default"
 
 
 def _hydra_variant(*, _root_: DictConfig) -> str:
-    from hydra.core.hydra_config import HydraConfig
+    from ablab.runs.context import hydra_context
 
-    hydra = HydraConfig.get()
-    ablation = hydra.runtime.choices.get("ablation")
-    import os
-
-    from hydra.types import RunMode
-
+    context = hydra_context()
     ignore = list(OmegaConf.select(_root_, "run_id.ignore", default=[]))
-    swept = None
-    if hydra.mode == RunMode.MULTIRUN and SWEPT_ENV in os.environ:
-        swept = [k for k in os.environ[SWEPT_ENV].split(",") if k]
-    # Unresolved: an override such as `+x=${oc.env:HF_TOKEN}` must not put the secret in a folder name.
-    overrides = OmegaConf.to_container(hydra.overrides.task, resolve=False)
-    return variant_from_overrides(list(overrides), ablation, ignore, swept)
+    swept = context.swept if context.multirun else None
+    return variant_from_overrides(context.overrides, context.ablation, ignore, swept)
 
 
 def _study(*, _root_: DictConfig) -> str:
     """The default study name: the family for a single run, the family and the swept keys for a plain
     multirun (`hnet-model.attention`). Sweep configs name their study instead."""
-    import os
+    from ablab.runs.context import hydra_context
+    from ablab.runs.study import study_name
 
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    from ablab.runs.study import study_name, swept_keys_of
-
-    family = str(_root_.family)
-    hydra = _root_.get("hydra") if "hydra" in _root_ else None
-    if hydra is None and HydraConfig.initialized():
-        hydra = HydraConfig.get()
-    if hydra is None or hydra.mode != RunMode.MULTIRUN:
-        return family
-    if SWEPT_ENV in os.environ:
-        swept = [k for k in os.environ[SWEPT_ENV].split(",") if k]
-    else:
-        swept = swept_keys_of(hydra)
-    return study_name(family, swept)
+    context = hydra_context(_root_)
+    if not context.multirun:
+        return str(_root_.family)
+    return study_name(str(_root_.family), context.swept or [])
 
 
 def _run_folder(*, _root_: DictConfig) -> str:
@@ -144,11 +147,9 @@ def launch_dir() -> str:
     which made every multirun without an explicit `paths.log_dir` fail before its first job."""
     import os
 
-    from hydra.core.hydra_config import HydraConfig
+    from ablab.runs.context import hydra_context
 
-    if HydraConfig.initialized():
-        return str(HydraConfig.get().runtime.cwd)
-    return os.getcwd()
+    return hydra_context().cwd or os.getcwd()
 
 
 def register_resolvers() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig
@@ -9,8 +10,11 @@ from omegaconf import DictConfig
 from ablab.errors import ConfigError
 
 
-def instantiate_group(group: DictConfig | None, group_name: str) -> list[Any]:
-    """One object per entry; `null` entries are switched off, entries without `_target_` are errors."""
+def instantiate_group(
+    group: DictConfig | None, group_name: str, extra: Callable[[DictConfig], dict[str, Any]] | None = None
+) -> list[Any]:
+    """One object per entry; `null` entries are switched off, entries without `_target_` are errors.
+    `extra(entry)` gives arguments the config cannot hold (a logger's tracked run)."""
     from hydra.utils import instantiate
 
     if not group:
@@ -23,5 +27,7 @@ def instantiate_group(group: DictConfig | None, group_name: str) -> list[Any]:
             raise ConfigError(
                 f"{group_name}.{name} has no _target_: give it one, or set {group_name}.{name}=null to drop it"
             )
-        objects.append(instantiate(entry))
+        more = extra(entry) if extra else {}
+        # Objects go in after Hydra is done: it would turn them into configs and instantiate what they hold.
+        objects.append(instantiate(entry, _partial_=True)(**more) if more else instantiate(entry))
     return objects

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -29,16 +28,10 @@ MULTIRUN_FILE = "multirun.yaml"
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # as Hydra's own files: readable beside the run's other outputs
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ablab.lightning.files import atomic_file
+
+    with atomic_file(path, encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def _yaml(container: Any) -> str:
@@ -49,11 +42,11 @@ def write_hydra_files(run_dir: Path, cfg: DictConfig) -> None:
     """`.hydra/config.yaml` (the job's config, unresolved), `hydra.yaml` and `overrides.yaml`, as Hydra
     writes them, secrets redacted. Outside Hydra (tests calling `run` directly) there is nothing to
     write."""
-    from hydra.core.hydra_config import HydraConfig
+    from ablab.runs.context import hydra_context
 
-    if not HydraConfig.initialized():
+    hydra = hydra_context().node
+    if hydra is None:
         return
-    hydra = HydraConfig.get()
     folder = run_dir / HYDRA_DIR
     _write_text(folder / "config.yaml", _yaml(OmegaConf.to_container(cfg, resolve=False)))
     _write_text(folder / "hydra.yaml", _yaml({"hydra": OmegaConf.to_container(hydra, resolve=False)}))
@@ -133,10 +126,9 @@ class JobFiles(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         _protect(config)
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
+        from ablab.runs.context import hydra_context
 
-        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        if hydra_context().multirun:
             # A read-only or full sweep folder: the sweep's end tries again.
             with contextlib.suppress(OSError):
                 _redact_multirun_file(Path(str(config.hydra.sweep.dir)))

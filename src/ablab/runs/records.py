@@ -6,14 +6,37 @@ import errno
 import json
 import os
 import subprocess
-import tempfile
+from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 RESULTS_FILE = "results.json"
 SCHEMA = 1
-STATUSES = ("running", "completed", "failed", "diverged")
+
+
+class Status(StrEnum):
+    """What a record says of its run. Values are the strings written to results.json."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+
+
+class Outcome(StrEnum):
+    """What a job tells the sweep journal: a run started, or how it ended (skipped: completed earlier)."""
+
+    STARTED = "started"
+    COMPLETED = "completed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+
+
+STATUSES = tuple(Status)
+# The ends a study's summary counts, in the order it prints them.
+ENDS = (Outcome.COMPLETED, Outcome.SKIPPED, Outcome.FAILED, Outcome.DIVERGED)
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 _VERSIONED = ("torch", "lightning", "torchmetrics", "hydra-core", "omegaconf", "numpy", "wandb", "ablab")
 
@@ -24,18 +47,11 @@ class CorruptRecord(ValueError):
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write via a temporary file in the same folder, fsync and rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=str, allow_nan=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ablab.lightning.files import atomic_file
+
+    with atomic_file(path) as handle:
+        json.dump(data, handle, indent=2, sort_keys=True, default=str, allow_nan=True)
+        handle.write("\n")
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ablab.runs.records import RESULTS_FILE, CorruptRecord, read_record
+from ablab.runs.records import RESULTS_FILE, CorruptRecord, Status, read_record
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 LOCK_FILE = ".run.lock"
@@ -132,7 +132,7 @@ def training_finished(state: dict[str, Any], cfg: DictConfig) -> bool:
 
 def _checkpoint_problem(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The checkpoint's contents, or why it cannot be resumed from (unreadable, unsafe, not ours)."""
-    from ablab.tasks.checkpoints import load_problem, read_checkpoint
+    from ablab.runs.checkpoints import load_problem, read_checkpoint
 
     try:
         state = read_checkpoint(path)
@@ -147,7 +147,7 @@ def decide(cfg: DictConfig, run_dir: Path) -> Plan:
     """What to do with the run folder; reads only, so every rank of a multi-process job decides alike."""
     earlier, corrupt = _read_record(run_dir)
     record_state = f"its record is corrupt ({corrupt})" if corrupt else None
-    if earlier and earlier["status"] == "completed" and not cfg.force_rerun:
+    if earlier and earlier["status"] == Status.COMPLETED and not cfg.force_rerun:
         return Plan("skip", earlier)
     if cfg.force_rerun:
         return Plan("fresh", earlier, why="forced", corrupt_record=corrupt is not None)

@@ -45,7 +45,7 @@ class StudyPlan:
     @property
     def varied(self) -> list[Axis]:
         """Axes that make variants (not the seeds)."""
-        return [a for a in self.axes if a.key.lstrip("+~") not in REPLICATE_KEYS]
+        return [a for a in self.axes if a.key not in REPLICATE_KEYS]
 
 
 def _sweep_arguments(hydra: DictConfig) -> list[str]:
@@ -71,7 +71,7 @@ def plan(hydra: DictConfig) -> StudyPlan:
     for override in overrides:
         if not override.is_sweep_override():
             continue
-        key = override.get_key_element()
+        key = str(override.key_or_group)
         if override.is_discrete_sweep():
             values = list(override.sweep_string_iterator())
             axes[key] = Axis(key, values)
@@ -87,7 +87,7 @@ def plan(hydra: DictConfig) -> StudyPlan:
 
 def swept_keys_of(hydra: DictConfig) -> list[str]:
     """The keys this multirun varies, as typed (`model/attention`, `seed`), sorted."""
-    return sorted(a.key.lstrip("+~") for a in plan(hydra).axes)
+    return sorted(a.key for a in plan(hydra).axes)
 
 
 def study_name(family: str, swept: list[str]) -> str:
@@ -99,7 +99,7 @@ def study_name(family: str, swept: list[str]) -> str:
 
 def _default_value(cfg: DictConfig, axis: Axis) -> str | None:
     """What the config holds for `axis` without the sweep: the chosen group option or the value."""
-    key = axis.key.lstrip("+~")
+    key = axis.key
     if axis.is_group:
         return OmegaConf.select(cfg, f"hydra.runtime.choices.{key}", default=None)
     try:
@@ -124,7 +124,7 @@ def choose_baseline(cfg: DictConfig, axes: list[Axis], ignore: list[str]) -> tup
     when the sweep includes it, else the first value as typed."""
     from ablab.runs.identity import variant_from_overrides
 
-    varied = [a for a in axes if a.key.lstrip("+~") not in REPLICATE_KEYS and a.values]
+    varied = [a for a in axes if a.key not in REPLICATE_KEYS and a.values]
     if not varied:
         return None, None
     picks, reasons = [], []
@@ -136,12 +136,12 @@ def choose_baseline(cfg: DictConfig, axes: list[Axis], ignore: list[str]) -> tup
             value, why = matching[0], "the default config's value"
         else:
             value, why = axis.values[0], "the first value typed"
-        key = axis.key.lstrip("+~")
+        key = axis.key
         if key == "ablation":
             ablation = value
         picks.append(f"{key}={value}")
         reasons.append(f"{key}: {why}")
-    swept = [a.key.lstrip("+~") for a in axes]
+    swept = [a.key for a in axes]
     variant = variant_from_overrides(picks, ablation, ignore, swept)
     return variant, ", ".join(reasons)
 

@@ -12,9 +12,11 @@ from typing import Any, TextIO
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from ablab.runs.identity import SWEPT_ENV
-from ablab.runs.journal import JOURNAL_ENV, read_events
-from ablab.runs.watch import OUTCOMES, StudyWatch, display_path, duration
+from ablab.journal import JOURNAL_ENV, read_events
+from ablab.lightning.console import display_path
+from ablab.runs.context import SWEPT_ENV
+from ablab.runs.records import Outcome
+from ablab.runs.watch import OUTCOMES, StudyWatch, duration
 
 # `make sweep` passes a file here; the summary writes the study folder into it once the sweep has run,
 # so that make reports on exactly that sweep, and on nothing when the sweep never got to run.
@@ -43,7 +45,7 @@ class SweepSummary(Callback):
         for name in (SWEPT_ENV, JOURNAL_ENV):  # left by a sweep this process was started from
             os.environ.pop(name, None)
         study_plan = plan(config.hydra)
-        os.environ[SWEPT_ENV] = ",".join(sorted(a.key.lstrip("+~") for a in study_plan.axes))
+        os.environ[SWEPT_ENV] = ",".join(sorted(a.key for a in study_plan.axes))
         sweep_dir = Path(config.hydra.sweep.dir)
         journal_dir = sweep_dir / ".journal"
         journal_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,7 @@ class SweepSummary(Callback):
         result = os.environ.get(RESULT_ENV)
         if result:
             Path(result).write_text(f"{sweep_dir}\n")
-        if counts["failed"] or counts["unfinished"]:
+        if counts[Outcome.FAILED] or counts["unfinished"]:
             raise SystemExit(1)
 
 
@@ -156,7 +158,7 @@ def summarise(events: list[dict[str, Any]]) -> tuple[Counter, list[str]]:
     for run_dir, event in sorted(last.items()):
         outcome = event.get("outcome", "unfinished")
         counts[outcome if outcome in OUTCOMES else "unfinished"] += 1
-        if outcome in ("failed", "diverged", "started"):
+        if outcome in (Outcome.FAILED, Outcome.DIVERGED, Outcome.STARTED):
             reason = event.get("reason") or "the job ended without a record (killed?)"
             reason = reason.strip().splitlines()[0] if reason.strip() else reason
             problems.append(

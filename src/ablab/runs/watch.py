@@ -9,7 +9,6 @@ a job of the basic launcher redirects the process's own stderr into its train.lo
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -19,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-OUTCOMES = ("completed", "skipped", "failed", "diverged")
+from ablab.lightning.console import display_path
+from ablab.runs.records import ENDS, Outcome
+
+OUTCOMES = ENDS
 POLL_S = 0.5
 # Skipped runs that arrive together are one line: a re-run of a finished study stays short.
 SKIP_GROUP_S = 2.0
@@ -36,14 +38,6 @@ def duration(seconds: float) -> str:
     if seconds < 6000:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def display_path(path: Path | str) -> str:
-    """A path relative to the current folder when it lies under it (`logs/hnet_ablation`)."""
-    path = Path(path)
-    with contextlib.suppress(ValueError):
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    return str(path)
 
 
 def run_label(event: dict[str, Any]) -> str:
@@ -64,9 +58,9 @@ def _short(text: str | None) -> str:
 def run_line(event: dict[str, Any]) -> str:
     """What one finished run says: its outcome, its metric and how long it took."""
     parts = [run_label(event), f" {event['outcome']}"]
-    if event["outcome"] == "completed" and event.get("metric") and event.get("value") is not None:
+    if event["outcome"] == Outcome.COMPLETED and event.get("metric") and event.get("value") is not None:
         parts.append(f" {event['metric']} {event['value']:.4g}")
-    elif event["outcome"] in ("failed", "diverged"):
+    elif event["outcome"] in (Outcome.FAILED, Outcome.DIVERGED):
         parts.append(f" {_short(event.get('reason'))}")
     if event.get("wall_time_s") is not None:
         parts.append(f" ({duration(float(event['wall_time_s']))})")
@@ -177,7 +171,7 @@ class StudyWatch:
             return
         outcome = event.get("outcome")
         run_dir = str(event.get("run_dir", ""))
-        if outcome == "started":
+        if outcome == Outcome.STARTED:
             progress.running.add(run_dir)
             if progress.first_start is None:
                 progress.first_start = time.monotonic()
@@ -188,7 +182,7 @@ class StudyWatch:
             return
         progress.running.discard(run_dir)
         progress.done += 1
-        if outcome == "skipped":
+        if outcome == Outcome.SKIPPED:
             self._skipped.append(event)
             self._last_skip = time.monotonic()
             return

@@ -23,8 +23,8 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as HydraSlurmLauncher
 from omegaconf import OmegaConf
 
-from ablab.runs.journal import JOURNAL_ENV, append_event, read_events
-from ablab.runs.records import RESULTS_FILE, CorruptRecord, read_record, write_json_atomic
+from ablab.journal import JOURNAL_ENV, append_event, read_events
+from ablab.runs.records import RESULTS_FILE, CorruptRecord, Outcome, Status, read_record, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +90,16 @@ def mark_killed(job_id: str, reason: str, label: str) -> None:
     becomes `failed` (record and journal); a job killed before it started a run is journalled as `label`."""
     journal = os.environ.get(JOURNAL_ENV)
     events = [e for e in (read_events(Path(journal)) if journal else []) if "run_dir" in e]
-    started = {e["run_dir"] for e in events if e.get("job_id") == job_id and e.get("outcome") == "started"}
+    started = {
+        e["run_dir"] for e in events if e.get("job_id") == job_id and e.get("outcome") == Outcome.STARTED
+    }
     last = {e["run_dir"]: e.get("outcome") for e in events}
-    unfinished = sorted(d for d in started if last.get(d) == "started")
+    unfinished = sorted(d for d in started if last.get(d) == Outcome.STARTED)
     if not started:
-        append_event({"run_dir": label, "outcome": "failed", "reason": reason, "job_id": job_id})
+        append_event({"run_dir": label, "outcome": Outcome.FAILED, "reason": reason, "job_id": job_id})
     for run_dir in unfinished:
         _fail_record(Path(run_dir) / RESULTS_FILE, reason)
-        append_event({"run_dir": run_dir, "outcome": "failed", "reason": reason, "job_id": job_id})
+        append_event({"run_dir": run_dir, "outcome": Outcome.FAILED, "reason": reason, "job_id": job_id})
 
 
 def _fail_record(path: Path, reason: str) -> None:
@@ -106,10 +108,10 @@ def _fail_record(path: Path, reason: str) -> None:
         record = read_record(path)
     except (CorruptRecord, FileNotFoundError):
         return
-    if record["status"] != "running":
+    if record["status"] != Status.RUNNING:
         return
     record.update(
-        status="failed",
+        status=Status.FAILED,
         error={"message": f"Killed: {reason}", "traceback": ""},
         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )

@@ -1,0 +1,112 @@
+"""`ablab-report DIR... [--out DIR] [--baseline NAME] [--metric NAME] [--[no-]wandb]`: tables and plots
+of ablation studies.
+
+Reads the runs' results.json and csv/metrics.csv only, so it starts in about a second and never imports
+torch or lightning; wandb only when the report is logged to W&B (`--wandb`, the default when the runs
+used the wandb logger). Exit codes: 0 done, 2 bad input (one `error:` line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ablab-report",
+        description="Compare the variants of ablation studies over seeds against a baseline: "
+        "comparison_table.csv/.md, report.html and PNG plots.",
+    )
+    parser.add_argument(
+        "dirs",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="sweep folders (logs/<study>) or run folders; studies are reported apart",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="report folder (default: <first DIR>/report; one subfolder per study when there are several)",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="variant to compare against (default: the baseline the sweep declared in <study>/study.json "
+        "(a plain multirun's default value, else its first value typed), else 'baseline', else 'default', "
+        "else the first variant alphabetically; never one without a completed run)",
+    )
+    parser.add_argument(
+        "--metric",
+        default=None,
+        help="metric to compare, e.g. accuracy (read as test/accuracy) or val/loss "
+        "(default: the study's primary metric)",
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level after Holm's correction (default 0.05)"
+    )
+    parser.add_argument(
+        "--wandb",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also log each report (tables, plots) to W&B as a job_type=report run in the study's group, "
+        "offline unless the runs logged online (default: when the study's runs used the wandb logger)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the reports; print a table per study; return the exit code."""
+    args = _parser().parse_args(argv)
+    from rich.console import Console
+
+    from ablab.analysis import make_reports, rich_table
+    from ablab.errors import AblabError
+    from ablab.lightning.console import display_path
+
+    if not 0 < args.alpha < 1:
+        print(f"error: --alpha={args.alpha} must lie between 0 and 1", file=sys.stderr)
+        return 2
+    try:
+        reports = make_reports(
+            args.dirs, out=args.out, baseline=args.baseline, metric=args.metric, alpha=args.alpha
+        )
+    except AblabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    console = Console()
+    if not console.is_terminal:
+        console.width = max(console.width, 160)  # piped into a log: do not squeeze the table to 80
+    for report in reports:
+        comparison = report.comparison
+        console.print(rich_table(comparison))
+        console.print(
+            f"baseline: {comparison.baseline} ({comparison.baseline_rule}); "
+            f"{len(comparison.runs)} run(s); * = significant after Holm (alpha {comparison.alpha:g})",
+            markup=False,
+            highlight=False,
+        )
+        console.print(
+            f"report: {display_path(report.report_dir)} ({report.html.name}, "
+            f"{len(report.plots)} plots, comparison_table.csv/.md)",
+            markup=False,
+            highlight=False,
+        )
+        if args.wandb is not False:
+            from ablab.lightning.loggers.wandb_report import report_to_wandb
+
+            try:
+                folder = report_to_wandb(report, always=bool(args.wandb))
+            except AblabError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            if folder is not None:
+                console.print(f"W&B: {display_path(folder)}", markup=False, highlight=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

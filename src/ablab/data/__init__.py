@@ -1,1 +1,0 @@
-"""LightningDataModules and the generators and readers behind them, with input validation."""

@@ -1,1 +1,0 @@
-"""Explanations of trained classifiers: SHAP values, Grad-CAM and attention maps (`ablab-explain`)."""

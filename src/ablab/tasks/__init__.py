@@ -1,1 +1,0 @@
-"""LightningModules: each owns its family's loss, metrics and optimisation; models stay plain."""
