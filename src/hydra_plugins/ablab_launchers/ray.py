@@ -55,9 +55,7 @@ def forwarded_environment() -> dict[str, str]:
     """What of this process's environment the tasks get; never a secret."""
     from ablab.secrets import is_secret_name
 
-    return {
-        k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIXES) and not is_secret_name(k)
-    }
+    return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIXES) and not is_secret_name(k)}
 
 
 class RayLauncher(Launcher):
@@ -112,7 +110,6 @@ class RayLauncher(Launcher):
 def _job_return(ref: Any, overrides: list[str], job_id: str) -> JobReturn:
     """The task's JobReturn; for a task Ray ended without one, a failed run (return value None)."""
     import ray
-
     from hydra_plugins.ablab_launchers.slurm import mark_killed
 
     try:
