@@ -4,6 +4,7 @@ re-run skips every run, and a task whose worker dies is a failed run while the o
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from tests.ray.conftest import RayHead
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
-STUDY = ["model/attention=none,mha", "seed=1,2"]
+STUDY = ["model/attention=none,mha"]
 
 
 def _sweep(head: RayHead, tmp_path: Path, *extra: str, check: bool = True):
@@ -48,25 +49,22 @@ def test_a_study_on_a_ray_cluster_records_every_run_and_a_rerun_skips_them(
     # Two CPUs per run on a two-CPU cluster: Ray runs them one after another.
     proc = _sweep(ray_head, tmp_path, *STUDY, "hydra.launcher.ray.remote.num_cpus=2")
     assert "on Ray" in proc.stderr
-    assert "sweep " in proc.stderr and ": 4 completed / 0 skipped / 0 failed / 0 diverged" in proc.stderr
+    assert ": 2 completed / 0 skipped / 0 failed / 0 diverged" in proc.stderr
     records = find_records(tmp_path / "logs")
-    assert sorted((r["variant"], r["seed"]) for r in records) == [
-        ("model.attention=mha", 1), ("model.attention=mha", 2),
-        ("model.attention=none", 1), ("model.attention=none", 2),
-    ]  # fmt: skip
+    assert sorted(r["variant"] for r in records) == ["model.attention=mha", "model.attention=none"]
     for record in records:
         _complete(record)
     spans = sorted((r["started_at"], r["finished_at"]) for r in records)
-    assert all(done <= start for (_, done), (start, _) in zip(spans, spans[1:])), spans
+    assert all(done <= start for (_, done), (start, _) in itertools.pairwise(spans)), spans
     journal = [json.loads(line) for f in (tmp_path / "logs").rglob(".journal/*.jsonl") for line in f.open()]
     started = [e for e in journal if e.get("outcome") == "started"]
-    assert len(started) == 4 and all(e["job_id"].startswith("ray-") for e in started)
+    assert len(started) == 2 and all(e["job_id"].startswith("ray-") for e in started)
     # The tasks ran in the cluster's workers: their log files are in its session folder.
     assert list((ray_head.temp_dir / "ray").glob("session_*/logs/worker-*.out"))
 
     before = {r["_dir"]: (r["_dir"] / "results.json").stat().st_mtime_ns for r in records}
     again = _sweep(ray_head, tmp_path, *STUDY, "hydra.launcher.ray.remote.num_cpus=2")
-    assert ": 0 completed / 4 skipped / 0 failed / 0 diverged" in again.stderr
+    assert ": 0 completed / 2 skipped / 0 failed / 0 diverged" in again.stderr
     assert {d: (d / "results.json").stat().st_mtime_ns for d in before} == before
 
 
@@ -78,11 +76,11 @@ def test_a_ray_worker_that_dies_is_a_failed_run_and_the_others_complete(
         "+callbacks.fault.seed=${seed}",
         "+callbacks.fault.die_on=2",
     ]
-    proc = _sweep(ray_head, tmp_path, "seed=1,2,3", *fault, check=False)
+    proc = _sweep(ray_head, tmp_path, "seed=1,2", *fault, check=False)
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert ": 2 completed / 0 skipped / 1 failed / 0 diverged" in proc.stderr
+    assert ": 1 completed / 0 skipped / 1 failed / 0 diverged" in proc.stderr
     records = {r["seed"]: r for r in find_records(tmp_path / "logs")}
-    assert records[1]["status"] == records[3]["status"] == "completed"
+    assert records[1]["status"] == "completed"
     assert records[2]["status"] == "failed"
     assert (
         "Ray task" in records[2]["error"]["message"] and "without a result" in records[2]["error"]["message"]

@@ -43,7 +43,7 @@ class SearchSpace:
             else:
                 raise ConfigError(
                     f"hydra.sweeper.params.{key}: the grid sampler needs choice(...) or range(...), not "
-                    f"{dist.__class__.__name__}; use another sampler (hydra/sweeper/sampler=tpe) or list the values"
+                    f"{dist.__class__.__name__}; use another sampler (hydra.sweeper.sampler=tpe) or fix the axis (task.optimizer.lr=0.001)"
                 )
         return grid
 
