@@ -32,10 +32,12 @@ def test_each_process_claims_its_own_device_until_it_exits(tmp_path: Path) -> No
     for worker in workers:
         worker.join(30)
     # Released with its holders: a new process gets the first device again.
-    again = ctx.Process(target=_claim, args=(str(tmp_path), devices, claimed, ctx.Event()))
+    hold = ctx.Event()
+    again = ctx.Process(target=_claim, args=(str(tmp_path), devices, claimed, hold))
     again.start()
     assert claimed.get(timeout=60) == "0"
-    again.kill()
+    hold.set()
+    again.join(30)
 
 
 def _span(record: dict) -> tuple[datetime.datetime, datetime.datetime]:
