@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing ablab and its dependencies into $(VENV) (about 2.5 min and 2.2 GB the first time; log: $(VENV)/install.log)"
-	@$(BIN)/pip install --disable-pip-version-check -e '.[dev]' >$(VENV)/install.log 2>&1 || { \
+	@$(BIN)/pip install --disable-pip-version-check -e '.[dev,ray]' >$(VENV)/install.log 2>&1 || { \
 		tail -n 20 $(VENV)/install.log >&2; echo "error: pip install failed; the whole log: $(VENV)/install.log" >&2; exit 1; }
 	@touch $(STAMP)
 

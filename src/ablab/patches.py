@@ -44,14 +44,6 @@ PATCHES = (
         "tell whether a run was started before finishing it",
     ),
     Patch(
-        where="ablab.runs.search.ResumableTPESampler",
-        package="optuna",
-        version="2.10.1",
-        internals="TPESampler._rng and ._random_sampler",
-        why="a seeded sampler restarts its random stream in every process, so a resumed study would "
-        "propose its first trials again",
-    ),
-    Patch(
         where="hydra_plugins.ablab_launchers.slurm.SlurmLauncher.launch",
         package="hydra-submitit-launcher",
         version="1.2.0",

@@ -22,6 +22,8 @@ PLOTS = {
     "cost_vs_quality.png",
     "val_curves.png",
 }
+# The metric against the study's one axis (`ablation`), Ablator's per-axis plot.
+SHOWN = PLOTS | {"axis_ablation.png"}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def test_report_cli_on_a_real_sweep_writes_tables_plots_and_html(tiny_study) -> 
     assert len(records) == 6 and {r["status"] for r in records} == {"completed"}
     proc = run_cli([str(study_dir)], program=[sys.executable, "-m", "ablab.cli.report"])
     out = study_dir / "report"
-    assert {"comparison_table.csv", "comparison_table.md", "report.html", *PLOTS} <= {
+    assert {"comparison_table.csv", "comparison_table.md", "report.html", *SHOWN} <= {
         p.name for p in out.iterdir()
     }
     assert "hnet_ablation" in proc.stdout and "no_attention" in proc.stdout
@@ -65,7 +67,7 @@ def test_report_cli_on_a_real_sweep_writes_tables_plots_and_html(tiny_study) -> 
     assert set(table.loc[["no_attention", "relu"], "test"]) == {"paired"}  # same seeds as the baseline
 
     html = (out / "report.html").read_text()
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == len(PLOTS)
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == len(SHOWN)
     assert "n<3: low power" in (out / "comparison_table.md").read_text()
 
 
@@ -84,10 +86,10 @@ def test_notebook_loads_the_study_and_shows_table_and_plots(tiny_study, tmp_path
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == len(PLOTS)
+    assert len(images) == len(SHOWN)
     shown = "\n".join(
         str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", "")) for o in outputs
     )
     assert "study hnet_ablation: test/f1_weighted (max), baseline 'baseline'" in shown
     assert all(f"| {v} |" in shown for v in VARIANTS)
-    assert {p.name for p in (tmp_path / "report").iterdir()} >= PLOTS
+    assert {p.name for p in (tmp_path / "report").iterdir()} >= SHOWN

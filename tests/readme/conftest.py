@@ -125,9 +125,14 @@ def typed(clone: Path) -> Callable[..., Typed]:
     env["VIRTUAL_ENV"] = str(clone / ".venv")
     env["PATH"] = f"{clone / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
 
-    def run(command: str, timeout: float = 900, check: bool = True) -> Typed:
+    def run(command: str, timeout: float = 900, check: bool = True, **environ: str) -> Typed:
         proc = subprocess.run(
-            ["bash", "-c", command], cwd=clone, env=env, capture_output=True, text=True, timeout=timeout
+            ["bash", "-c", command],
+            cwd=clone,
+            env={**env, **environ},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         result = Typed(command, proc.returncode, proc.stdout, proc.stderr)
         if check and proc.returncode != 0:

@@ -75,6 +75,37 @@ def test_a_plain_multirun_is_its_own_study_with_one_line_per_run(typed, clone) -
     assert (study / "report" / "comparison_table.md").is_file()
 
 
+def test_a_study_runs_as_ray_tasks_on_a_ray_started_for_it(typed, clone, tmp_path) -> None:
+    pytest.importorskip("ray", reason="Ray is not installed: make install installs the ray extra")
+    # Ray 2.60 writes its authentication token under ~/.ray: a HOME of the test's own.
+    result = typed(
+        f"python train.py -m model/attention=none,mha hydra/launcher=ray {SHRINK}", HOME=str(tmp_path)
+    )
+    assert "on Ray" in result.stderr
+    # The same runs as the plain multirun's (the launcher is not part of a run's identity): run here or
+    # skipped when that test ran first.
+    assert re.search(r": (2 completed / 0|0 completed / 2) skipped / 0 failed / 0 diverged", result.stderr)
+    records = _records(clone / "logs" / "hnet-model.attention")
+    assert {r["variant"] for r in records} >= {"model.attention=mha", "model.attention=none"}
+    assert all(r["status"] == "completed" for r in records)
+
+
+def test_a_search_with_a_pruner_records_its_trials_and_reports_them(typed, clone) -> None:
+    command = (
+        "python train.py -m hparams_search=hnet_optuna hydra.sweeper.n_trials=4 hydra.sweeper.pruner=median"
+    )
+    result = typed(f"{command} {SHRINK}")
+    study = clone / "logs" / "hnet_optuna"
+    records = _records(study)
+    assert len(records) == 4 and all(r["status"] in ("completed", "pruned") for r in records)
+    assert [r["trial"]["number"] for r in sorted(records, key=lambda r: r["trial"]["number"])] == [0, 1, 2, 3]
+    assert "search hnet_optuna: 4 trials" in result.stderr and "best: trial" in result.stderr
+    assert (study / "optuna.db").is_file() and (study / "optimization_results.yaml").is_file()
+    report = typed("ablab-report logs/hnet_optuna")
+    assert (study / "report" / "param_importances.png").is_file(), report.stdout[-2000:]
+    assert list((study / "report").glob("axis_*.png"))
+
+
 def test_make_sweep_runs_the_study_reports_it_and_skips_it_the_second_time(typed, clone) -> None:
     first = typed(f'make sweep ARGS="{SHRINK}"', timeout=1500)
     study = clone / "logs" / "hnet_ablation"
@@ -155,6 +186,9 @@ def test_every_command_of_the_readme_is_typed_by_a_test() -> None:
         "ablab-eval logs/<study>/<variant>/<run>/checkpoints/best.ckpt",
         "ablab-eval <ckpt> --predict rows.csv --out predictions.csv",
         "ablab-explain <ckpt>",
+        "python train.py -m model/attention=none,mha hydra/launcher=ray",
+        "python train.py -m hparams_search=hnet_optuna hydra.sweeper.n_trials=4 hydra.sweeper.pruner=median",
+        "ablab-report logs/hnet_optuna",
     }
     text = README.read_text()
     blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)

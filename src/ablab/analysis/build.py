@@ -78,10 +78,16 @@ def write_report(
     """Write comparison_table.csv/.md, runs.csv, the PNG plots and report.html into `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from ablab.analysis.axes import write_axis_plots
+    from ablab.analysis.search import write_search
+
     curves = mean_curves(comparison)
     files = write_tables(comparison, out)
-    plots = write_plots(comparison, curves, out)
-    html = write_html(comparison, plots, [Path(s) for s in sources], out / "report.html")
+    plots = write_plots(comparison, curves, out) + write_axis_plots(comparison, out)
+    search_files, search_html = write_search(comparison, out)
+    files += [f for f in search_files if f.suffix != ".png"]
+    plots += [f for f in search_files if f.suffix == ".png"]
+    html = write_html(comparison, plots, [Path(s) for s in sources], out / "report.html", search_html)
     return Report(
         study=comparison.study,
         report_dir=out,

@@ -59,7 +59,9 @@ def _image(path: Path) -> str:
     )
 
 
-def render_html(comparison: StudyComparison, plots: list[Path], sources: list[Path]) -> str:
+def render_html(
+    comparison: StudyComparison, plots: list[Path], sources: list[Path], sections: str = ""
+) -> str:
     """The report page as a string."""
     table = comparison.table
     rows = ["baseline" if r.is_baseline else ("empty" if r.n == 0 else "") for r in table.itertuples()]
@@ -79,7 +81,7 @@ def render_html(comparison: StudyComparison, plots: list[Path], sources: list[Pa
     if comparison.warnings:
         items = "".join(f'<li class="warning">{escape(w)}</li>' for w in comparison.warnings)
         parts += [f"<h2>Warnings</h2><ul>{items}</ul>"]
-    parts += ["<h2>Plots</h2>", *(_image(p) for p in plots)]
+    parts += [sections, "<h2>Plots</h2>", *(_image(p) for p in plots)]
     listed = "".join(f"<li><code>{escape(str(s))}</code></li>" for s in sources)
     parts += [
         f"<h2>Sources</h2><ul>{listed}</ul>",
@@ -93,8 +95,10 @@ def render_html(comparison: StudyComparison, plots: list[Path], sources: list[Pa
     )
 
 
-def write_html(comparison: StudyComparison, plots: list[Path], sources: list[Path], path: Path) -> Path:
-    """Write report.html to `path`."""
+def write_html(
+    comparison: StudyComparison, plots: list[Path], sources: list[Path], path: Path, sections: str = ""
+) -> Path:
+    """Write report.html to `path`; `sections` (HTML) go before the plots."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(comparison, plots, sources), encoding="utf-8")
+    path.write_text(render_html(comparison, plots, sources, sections), encoding="utf-8")
     return path

@@ -16,16 +16,22 @@ register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Run (or skip) one job; return the optimised metric for Hydra sweepers such as Optuna."""
+def main(cfg: DictConfig) -> dict:
+    """Run (or skip) one job; return what a sweeper needs of its record (the Optuna sweeper tells its
+    trial the status, metrics and costs)."""
     from ablab.runs.context import hydra_context
     from ablab.runs.execute import run
 
     record = run(cfg)
     if not hydra_context().multirun:
         _say_how_it_ended(cfg, record)
-    value = record["metrics"].get(f"val/{cfg.metric.name}")
-    return float(value) if value is not None else None
+    return {
+        "status": str(record["status"]),
+        "metrics": dict(record.get("metrics") or {}),
+        "cost": dict(record.get("cost") or {}),
+        "error": {"message": (record.get("error") or {}).get("message")},
+        "run_dir": str(cfg.paths.output_dir),
+    }
 
 
 def _say_how_it_ended(cfg: DictConfig, record: dict) -> None:

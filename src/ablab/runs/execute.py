@@ -90,6 +90,8 @@ def _event(
             wall_time_s=record.get("wall_time_s"),
             reason=(record.get("error") or {}).get("message"),
         )
+        if record.get("pruned"):
+            event["pruned"] = record["pruned"]
     _journal(event)
 
 
@@ -230,9 +232,23 @@ def _prepare(cfg: DictConfig, run_dir: Path, plan: Plan) -> dict[str, Any]:
     record["attempt"] = max((plan.earlier or {}).get("attempt", 0), earlier_attempts) + 1
     record["resumed_from"] = str(plan.resume_from) if plan.resume_from else None
     record["set_aside"] = str(kept.relative_to(run_dir)) if kept else None
+    _job_extras(cfg, record)
     _event(cfg, run_dir, Outcome.STARTED, job_id=hydra_context().job_id)
     write_record(run_dir / RESULTS_FILE, redact(record))
     return record
+
+
+def _job_extras(cfg: DictConfig, record: dict[str, Any]) -> None:
+    """What only some jobs have: the search trial they run, the GPU a local_parallel job was given."""
+    from ablab.runs.devices import assign_device
+    from ablab.search.trial import trial_note
+
+    trial = trial_note()
+    if trial is not None:
+        record["trial"] = trial
+    device = assign_device(cfg.paths.log_dir)
+    if device is not None:
+        record["gpu"] = device
 
 
 def _run_claimed(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -272,12 +288,17 @@ def _train(
     try:
         check_seed(cfg)
         from ablab.runs.fit import fit_and_test
+        from ablab.runs.oom import fit_retrying_oom
 
-        outcome = fit_and_test(cfg, run_dir, plan.resume_from)
+        outcome, oom = fit_retrying_oom(cfg, run_dir, plan.resume_from, fit_and_test)
         if not outcome.is_global_zero:
             return record, None
+        if oom is not None:
+            record["oom"] = oom
+        if outcome.pruned is not None:
+            record["pruned"] = outcome.pruned
         record.update(
-            status=Status.COMPLETED,
+            status=Status.PRUNED if outcome.pruned is not None else Status.COMPLETED,
             metrics=outcome.metrics,
             cost=outcome.cost,
             params=outcome.params,
@@ -285,8 +306,13 @@ def _train(
             best_checkpoint=outcome.best_checkpoint,
         )
     except Exception as exc:
+        from ablab.runs.oom import RunOutOfMemory
+
         user_error = find_user_error(exc)
         status = Status.DIVERGED if isinstance(user_error, RunDiverged) else Status.FAILED
+        if isinstance(user_error, RunOutOfMemory):
+            status = Status.OOM
+            record["oom"] = user_error.note
         message = _one_line(user_error or exc)
         record.update(
             status=status,

@@ -20,6 +20,8 @@ class Outcome:
     epochs: int = 0
     best_checkpoint: str | None = None
     is_global_zero: bool = True
+    # Set when a search's pruner stopped the run: {epochs, metric, value} (then nothing is tested).
+    pruned: dict[str, Any] | None = None
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
@@ -95,6 +97,11 @@ def _callbacks(cfg: DictConfig) -> tuple[list[Any], Any, bool]:
     config = redact(OmegaConf.to_container(cfg, resolve=True))
     callbacks.append(ConfigInCheckpoint(config, {"data": data_fingerprint(cfg)}))
     callbacks.append(RngStateInCheckpoint())
+    from ablab.search.trial import pruning_callback
+
+    pruning = pruning_callback(cfg)  # a trial of a search with a pruner reports to its trial
+    if pruning is not None:
+        callbacks.append(pruning)
     return callbacks, system, bool(show_bar)
 
 
@@ -129,6 +136,15 @@ def _best(trainer: Any, metric: str) -> tuple[str | None, dict[str, float], int]
     return best, fit_metrics, epochs
 
 
+def _pruned(callbacks: list[Any]) -> dict[str, Any] | None:
+    from ablab.lightning.callbacks.pruning import TrialPruning
+
+    for callback in callbacks:
+        if isinstance(callback, TrialPruning) and callback.pruned_at is not None:
+            return {"epochs": callback.pruned_at + 1, "metric": callback.monitor, "value": callback.value}
+    return None
+
+
 def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Outcome:
     """Seed, instantiate, fit (resuming from `resume_from`), test the best checkpoint."""
     import lightning as L
@@ -161,9 +177,13 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
             weights_only=True,
         )
     best, fit_metrics, epochs = _best(trainer, cfg.metric.name)
-    with safe_loading():
-        trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
-    test_metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+    # Hopeless by the study's pruner: nothing is tested, the record says where it stopped.
+    pruned = _pruned(callbacks)
+    test_metrics = {}
+    if pruned is None:
+        with safe_loading():
+            trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
+        test_metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
     outcome = Outcome(
         metrics={**fit_metrics, **test_metrics},
         cost=system.cost(trainer, task),
@@ -173,6 +193,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
         if best and Path(best).is_relative_to(run_dir)
         else best,
         is_global_zero=trainer.is_global_zero,
+        pruned=pruned,
     )
     finish_runs(loggers, {**outcome.metrics, **outcome.cost})
     return outcome

@@ -22,6 +22,10 @@ class Status(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     DIVERGED = "diverged"
+    # Stopped early by a search's pruner: not a failure; a re-run trains it again from scratch.
+    PRUNED = "pruned"
+    # Died of CUDA out-of-memory (the record names the batch size it tried).
+    OOM = "oom"
 
 
 class Outcome(StrEnum):
@@ -32,11 +36,15 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     DIVERGED = "diverged"
+    PRUNED = "pruned"
+    OOM = "oom"
 
 
 STATUSES = tuple(Status)
-# The ends a study's summary counts, in the order it prints them.
-ENDS = (Outcome.COMPLETED, Outcome.SKIPPED, Outcome.FAILED, Outcome.DIVERGED)
+# The ends a study's summary counts, in the order it prints them; those in OCCASIONAL only when a run
+# ended so.
+ENDS = (Outcome.COMPLETED, Outcome.SKIPPED, Outcome.FAILED, Outcome.DIVERGED, Outcome.PRUNED, Outcome.OOM)
+OCCASIONAL = (Outcome.PRUNED, Outcome.OOM)
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 _VERSIONED = ("torch", "lightning", "torchmetrics", "hydra-core", "omegaconf", "numpy", "wandb", "ablab")
 

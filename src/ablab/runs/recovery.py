@@ -151,6 +151,9 @@ def decide(cfg: DictConfig, run_dir: Path) -> Plan:
         return Plan("skip", earlier)
     if cfg.force_rerun:
         return Plan("fresh", earlier, why="forced", corrupt_record=corrupt is not None)
+    if earlier and earlier["status"] == Status.PRUNED:
+        # A search's pruner stopped it: its checkpoint is no start for another trial, which trains anew.
+        return Plan("fresh", earlier, why="pruned")
     last = run_dir / LAST_CHECKPOINT
     if last.exists():
         state, problem = _checkpoint_problem(last)

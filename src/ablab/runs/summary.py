@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from ablab.journal import JOURNAL_ENV, read_events
 from ablab.lightning.console import display_path
 from ablab.runs.context import SWEPT_ENV
-from ablab.runs.records import Outcome
+from ablab.runs.records import OCCASIONAL, Outcome
 from ablab.runs.watch import OUTCOMES, StudyWatch, duration
 
 # `make sweep` passes a file here; the summary writes the study folder into it once the sweep has run,
@@ -73,7 +73,7 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         events = read_events(self.journal)
         counts, problems = summarise(events)
-        line = " / ".join(f"{counts[o]} {o}" for o in OUTCOMES)
+        line = " / ".join(f"{counts[o]} {o}" for o in OUTCOMES if o not in OCCASIONAL or counts[o])
         if counts["unfinished"]:
             line += f" / {counts['unfinished']} unfinished"
         out = sys.stderr
@@ -89,7 +89,7 @@ class SweepSummary(Callback):
         result = os.environ.get(RESULT_ENV)
         if result:
             Path(result).write_text(f"{sweep_dir}\n")
-        if counts[Outcome.FAILED] or counts["unfinished"]:
+        if counts[Outcome.FAILED] or counts[Outcome.OOM] or counts["unfinished"]:
             raise SystemExit(1)
 
 
@@ -158,7 +158,7 @@ def summarise(events: list[dict[str, Any]]) -> tuple[Counter, list[str]]:
     for run_dir, event in sorted(last.items()):
         outcome = event.get("outcome", "unfinished")
         counts[outcome if outcome in OUTCOMES else "unfinished"] += 1
-        if outcome in (Outcome.FAILED, Outcome.DIVERGED, Outcome.STARTED):
+        if outcome in (Outcome.FAILED, Outcome.DIVERGED, Outcome.OOM, Outcome.STARTED):
             reason = event.get("reason") or "the job ended without a record (killed?)"
             reason = reason.strip().splitlines()[0] if reason.strip() else reason
             problems.append(

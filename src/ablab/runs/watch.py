@@ -60,8 +60,12 @@ def run_line(event: dict[str, Any]) -> str:
     parts = [run_label(event), f" {event['outcome']}"]
     if event["outcome"] == Outcome.COMPLETED and event.get("metric") and event.get("value") is not None:
         parts.append(f" {event['metric']} {event['value']:.4g}")
-    elif event["outcome"] in (Outcome.FAILED, Outcome.DIVERGED):
+    elif event["outcome"] in (Outcome.FAILED, Outcome.DIVERGED, Outcome.OOM):
         parts.append(f" {_short(event.get('reason'))}")
+    elif event["outcome"] == Outcome.PRUNED and isinstance(event.get("pruned"), dict):
+        pruned = event["pruned"]
+        shown = f" {pruned['metric']} {pruned['value']:.4g}" if pruned.get("value") is not None else ""
+        parts.append(f" after epoch {pruned['epochs']}{shown}")
     if event.get("wall_time_s") is not None:
         parts.append(f" ({duration(float(event['wall_time_s']))})")
     return " ".join(parts)
