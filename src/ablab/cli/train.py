@@ -19,13 +19,12 @@ register_resolvers()
 def main(cfg: DictConfig) -> float | None:
     """Run (or skip) one job; return the optimised metric for Hydra sweepers such as Optuna."""
     from ablab.runs.context import hydra_context
-    from ablab.runs.execute import run
+    from ablab.runs.execute import run, sweeper_value
 
     record = run(cfg)
     if not hydra_context().multirun:
         _say_how_it_ended(cfg, record)
-    value = record["metrics"].get(f"val/{cfg.metric.name}")
-    return float(value) if value is not None else None
+    return sweeper_value(cfg, record)
 
 
 def _say_how_it_ended(cfg: DictConfig, record: dict) -> None:
