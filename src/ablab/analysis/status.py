@@ -51,6 +51,19 @@ class RunStatus:
     last_outcome: str | None = None
     record_status: str | None = None
 
+    def describe(self, width: int = 80) -> str:
+        """`running (epoch 3/12)`, `failed: ConfigError: ...`, `queued`, or the record's own status."""
+        from ablab.runs.watch import first_line
+
+        if self.status == RUNNING and self.epoch is not None:
+            total = f"/{self.max_epochs}" if self.max_epochs else ""
+            return f"running (epoch {self.epoch}{total})"
+        if self.reason and self.status not in (COMPLETED, SKIPPED, QUEUED, RUNNING):
+            reason = first_line(self.reason)
+            reason = reason if len(reason) <= width else reason[: width - 1] + "…"
+            return f"{self.status}: {reason}"
+        return self.status
+
     @property
     def label(self) -> str:
         """`hnet/relu seed 2`, or the journal's name for a job that never got to a run."""

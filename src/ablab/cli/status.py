@@ -34,19 +34,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _status_cell(run: Any) -> str:
-    from ablab.runs.watch import first_line
-
-    if run.status == "running" and run.epoch is not None:
-        total = f"/{run.max_epochs}" if run.max_epochs else ""
-        return f"running (epoch {run.epoch}{total})"
-    if run.reason and run.status not in ("completed", "skipped", "queued", "running"):
-        reason = first_line(run.reason)
-        reason = reason if len(reason) <= REASON_WIDTH else reason[: REASON_WIDTH - 1] + "…"
-        return f"{run.status}: {reason}"
-    return run.status
-
-
 def summary_lines(status: Any) -> list[str]:
     """The lines under the table: counts, best so far, ETA (what `ablab-report` also prints)."""
     from ablab.runs.watch import duration
@@ -89,7 +76,7 @@ def render(status: Any) -> Any:
             if run.family
             else run.variant,
             "" if run.seed is None else str(run.seed),
-            _status_cell(run),
+            run.describe(REASON_WIDTH),
             run.job_id or "",
             run.job_state or "",
             "" if run.value is None else f"{run.value:.4g}",
