@@ -42,6 +42,7 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from ablab.runs.study import choose_baseline, plan, write_study_file
 
+        _refuse_a_search_that_does_not_wait(config)
         for name in (SWEPT_ENV, JOURNAL_ENV):  # left by a sweep this process was started from
             os.environ.pop(name, None)
         study_plan = plan(config.hydra)
@@ -93,6 +94,20 @@ class SweepSummary(Callback):
         _write_result(sweep_dir)
         if counts[Outcome.FAILED] or counts["unfinished"]:
             raise SystemExit(1)
+
+
+def _refuse_a_search_that_does_not_wait(config: DictConfig) -> None:
+    """`hydra.launcher.wait=false` with a search (Optuna): it needs each trial's result before it asks
+    for the next. Said in one line before the sweeper opens its storage or asks for a trial."""
+    sweeper = str(OmegaConf.select(config, "hydra.sweeper._target_", default="") or "")
+    if waits(config) or sweeper.endswith("BasicSweeper"):
+        return
+    print(
+        f"error: hydra.launcher.wait=false submits and returns, but the sweeper {sweeper.rsplit('.', 1)[-1]} "
+        "needs each trial's result to choose the next: drop hydra.launcher.wait=false",
+        file=sys.stderr,
+    )
+    raise SystemExit(2)
 
 
 def _write_result(sweep_dir: Path) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,15 +69,19 @@ class SlurmLauncher(HydraSlurmLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
         """Plan every job, submit those that need one, and wait for them unless `wait` is false;
         return one JobReturn per job in order."""
+        from ablab.errors import AblabError, exit_code
+
         assert self.config is not None
         wait = bool(self.params.get("wait", True))
-        if not wait:
-            _check_no_results_needed(self.config)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         log.info(f"Submitit 'slurm' sweep output dir : {sweep_dir}")
-        jobs = [self._plan(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
-        _find_earlier(jobs, sweep_dir)
+        try:
+            jobs = [self._plan(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
+            _find_earlier(jobs, sweep_dir)
+        except AblabError as exc:  # one line, as for a bad override; Hydra would print its traceback
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(exit_code(exc.kind)) from None
         for job in jobs:
             if job.action == "skip":
                 from ablab.runs.execute import skip_completed
@@ -166,19 +171,6 @@ class SlurmLauncher(HydraSlurmLauncher):
         return returns
 
 
-def _check_no_results_needed(config: DictConfig) -> None:
-    """A search (Optuna) needs each trial's result before it asks for the next: it must wait."""
-    from ablab.errors import ConfigError
-
-    sweeper = str(OmegaConf.select(config, "hydra.sweeper._target_", default="") or "")
-    if "BasicSweeper" not in sweeper:
-        raise ConfigError(
-            f"hydra.launcher.wait=false submits and returns, but the sweeper {sweeper.rsplit('.', 1)[-1]} "
-            "needs each trial's result to choose the next: drop hydra.launcher.wait=false (or run the "
-            "search itself as a job)"
-        )
-
-
 def _find_earlier(jobs: list[_Job], sweep_dir: Path) -> None:
     """Runs whose job from an earlier submission is still queued or running are adopted, not submitted
     again: the journals name each run's latest job, squeue says whether it is alive."""
@@ -209,8 +201,6 @@ def _find_earlier(jobs: list[_Job], sweep_dir: Path) -> None:
 
 def _say_plan(jobs: list[_Job], wait: bool) -> None:
     """One line on the launching terminal (the journal's watcher prints the runs' own lines)."""
-    import sys
-
     from ablab.lightning.console import display_path
 
     fresh = [j for j in jobs if j.action == "submit"]
