@@ -12,7 +12,7 @@ ARGS ?=
 STUDY_ARGS = $$(for a in $(ARGS); do case "$$a" in *,*|*'('*) ;; *) printf '%s ' "$$a";; esac; done)
 STUDY_DIR = $$($(BIN)/python train.py sweep=$(SWEEP) $(STUDY_ARGS) --cfg job -p paths.log_dir | tail -1)/$$($(BIN)/python train.py sweep=$(SWEEP) $(STUDY_ARGS) --cfg job -p study | tail -1)
 
-.PHONY: install test lint format train sweep report bench clean sync sweep-slurm
+.PHONY: install test lint format train sweep report dashboard bench clean sync sweep-slurm
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -65,6 +65,13 @@ sweep-slurm: $(STAMP)
 # Reports on REPORT_DIR if given, else on the study of SWEEP.
 report: $(STAMP)
 	$(BIN)/ablab-report "$${REPORT_DIR:-$(STUDY_DIR)}"
+
+# A W&B workspace for the study STUDY (a study folder; default: the study of SWEEP): the specification in
+# <study>/report/wandb_workspace.json, or saved on the W&B server with ONLINE=1 (after `wandb login`).
+STUDY ?=
+ONLINE ?=
+dashboard: $(STAMP)
+	$(BIN)/ablab-dashboard "$${STUDY:-$(STUDY_DIR)}" $(if $(ONLINE),--online)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)

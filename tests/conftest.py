@@ -80,3 +80,22 @@ def find_records(log_dir: Path) -> list[dict]:
 def run_paths(tmp_path: Path) -> list[str]:
     """Overrides that send logs and caches of a CLI run into this test's temporary folder."""
     return [f"paths.log_dir={tmp_path / 'logs'}", f"paths.cache_dir={tmp_path / 'cache'}"]
+
+
+@pytest.fixture(scope="session")
+def tiny_wandb_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real tiny study with the default loggers (CSV and offline W&B): 2 variants x 2 seeds of HNet,
+    one job at a time. Its study folder; tests that change it work on a copy."""
+    base = tmp_path_factory.mktemp("wandb_study")
+    run_cli(
+        [
+            "-m",
+            "study=tiny_wandb",
+            "ablation=hnet/baseline,hnet/no_attention",
+            "seed=1,2",
+            f"paths.log_dir={base / 'logs'}",
+            f"paths.cache_dir={base / 'cache'}",
+            *TINY_HNET,
+        ]
+    )
+    return base / "logs" / "tiny_wandb"

@@ -1,10 +1,11 @@
 """A sweep's journal: one JSON line per job event, appended by the jobs (in any process or on any node
-that sees the file system) and read by the sweep's summary at the end."""
+that sees the file system) and read by the sweep's summary at the end and by `ablab-status` any time."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,12 @@ JOURNAL_ENV = "ABLAB_SWEEP_JOURNAL"
 
 
 def append_event(event: dict[str, Any]) -> None:
-    """Append `event` to the current sweep's journal, if a sweep is running; O_APPEND keeps lines whole."""
+    """Append `event` to the current sweep's journal, if a sweep is running; O_APPEND keeps lines whole.
+    Each line carries its wall-clock `time`, from which `ablab-status` dates a study's runs later."""
     path = os.environ.get(JOURNAL_ENV)
     if not path:
         return
-    line = (json.dumps(event, sort_keys=True, default=str) + "\n").encode()
+    line = (json.dumps({"time": round(time.time(), 3), **event}, sort_keys=True, default=str) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)

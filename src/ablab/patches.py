@@ -60,6 +60,14 @@ PATCHES = (
         "could read the secret from the environment",
     ),
     Patch(
+        where="ablab.lightning.loggers.workspace.specification",
+        package="wandb-workspaces",
+        version="0.4.13",
+        internals="Workspace._to_model() (the pydantic View that .save() uploads)",
+        why="ablab-dashboard writes the workspace's specification offline, where .save() cannot run; "
+        "the library has no public call that returns what it would save",
+    ),
+    Patch(
         where="ablab.lightning.callbacks.gpu",
         package="torch",
         version="2.13.0",

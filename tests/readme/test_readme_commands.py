@@ -106,8 +106,14 @@ def test_a_search_with_a_pruner_records_its_trials_and_reports_them(typed, clone
     assert list((study / "report").glob("axis_*.png"))
 
 
-def test_make_sweep_runs_the_study_reports_it_and_skips_it_the_second_time(typed, clone) -> None:
-    first = typed(f'make sweep ARGS="{SHRINK}"', timeout=1500)
+@pytest.fixture(scope="module")
+def made_sweep(typed):
+    """`make sweep` as typed, once: the hnet study in the clone's logs/hnet_ablation."""
+    return typed(f'make sweep ARGS="{SHRINK}"', timeout=1500)
+
+
+def test_make_sweep_runs_the_study_reports_it_and_skips_it_the_second_time(typed, clone, made_sweep) -> None:
+    first = made_sweep
     study = clone / "logs" / "hnet_ablation"
     records = _records(study)
     assert len(records) == 27 and all(r["status"] == "completed" for r in records)
@@ -130,6 +136,23 @@ def test_make_sweep_runs_the_study_reports_it_and_skips_it_the_second_time(typed
     report = typed("make report")
     assert "baseline: baseline" in report.stdout
     assert typed("ablab-report logs/hnet_ablation").returncode == 0
+
+
+def test_ablab_status_and_the_dashboard_of_the_made_study(typed, clone, made_sweep) -> None:
+    status = typed("ablab-status logs/hnet_ablation")
+    assert "study hnet_ablation: 27 runs: 27 " in status.stdout  # completed, or skipped by a later sweep
+    assert "best so far: " in status.stdout and "every run has ended" in status.stdout
+    dashboard = typed("ablab-dashboard logs/hnet_ablation")
+    assert (
+        "over the 27 W&B runs of group hnet_ablation, grouped by variant; baseline baseline"
+        in dashboard.stdout
+    )
+    view = json.loads((clone / "logs" / "hnet_ablation" / "report" / "wandb_workspace.json").read_text())
+    assert view["spec"]["section"]["runSets"][0]["grouping"] == [
+        {"section": "config", "name": "variant.value"}
+    ]
+    again = typed("make dashboard")
+    assert "specification: logs/hnet_ablation/report/wandb_workspace.json" in again.stdout
 
 
 def test_make_sweep_that_cannot_start_says_so_in_one_line_and_reports_nothing(typed, clone) -> None:
@@ -183,6 +206,9 @@ def test_every_command_of_the_readme_is_typed_by_a_test() -> None:
         "python train.py -m sweep=hnet",
         "ablab-report logs/hnet_ablation",
         "make report",
+        "ablab-status logs/hnet_ablation",
+        "ablab-dashboard logs/hnet_ablation",
+        "make dashboard",
         "ablab-eval logs/<study>/<variant>/<run>/checkpoints/best.ckpt",
         "ablab-eval <ckpt> --predict rows.csv --out predictions.csv",
         "ablab-explain <ckpt>",

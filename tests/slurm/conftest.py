@@ -63,3 +63,12 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
     yield {"SLURM_CONF": conf}
     if not was_up:
         _cluster("stop")
+
+
+@pytest.fixture(scope="session")
+def blocking_study(slurm_cluster: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tiny HNet study submitted once as a blocking sweep, for every module that reads or compares
+    with it (tests/slurm/test_slurm_sweep.py)."""
+    from tests.slurm.test_slurm_sweep import run_blocking_study
+
+    return run_blocking_study(slurm_cluster, tmp_path_factory)

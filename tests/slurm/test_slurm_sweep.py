@@ -122,8 +122,14 @@ def cancel_jobs(slurm_cluster: dict[str, str]) -> Iterator[list[str]]:
         drain(slurm_cluster, name)
 
 
-@pytest.fixture(scope="module")
-def study(slurm_cluster: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
+@pytest.fixture
+def study(blocking_study: dict) -> dict:
+    """The blocking sweep of tests/slurm/conftest.py (`run_blocking_study`), which other modules
+    compare with."""
+    return blocking_study
+
+
+def run_blocking_study(slurm_cluster: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A tiny HNet study (2 variants x 2 seeds) submitted once through sbatch; tests read its result."""
     tmp = tmp_path_factory.mktemp("slurm_study")
     args = [

@@ -1,5 +1,6 @@
 """`ablab-report DIR... [--out DIR] [--baseline NAME] [--metric NAME] [--[no-]wandb]`: tables and plots
-of ablation studies.
+of ablation studies. A study that is still running is reported on what has finished, and the runs that
+have not (queued, running, not started) are listed after it.
 
 Reads the runs' results.json and csv/metrics.csv only, so it starts in about a second and never imports
 torch or lightning; wandb only when the report is logged to W&B (`--wandb`, the default when the runs
@@ -105,7 +106,36 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             if folder is not None:
                 console.print(f"W&B: {display_path(folder)}", markup=False, highlight=False)
+    for line in unfinished_lines(args.dirs):
+        console.print(line, markup=False, highlight=False)
     return 0
+
+
+def unfinished_lines(dirs: list[Path]) -> list[str]:
+    """What a study that is still running has not finished yet (queued and running runs, runs not
+    started): the report above holds only what has ended."""
+    from ablab.analysis.status import study_status
+    from ablab.errors import AblabError
+    from ablab.lightning.console import display_path
+
+    lines = []
+    for folder in dirs:
+        try:
+            status = study_status(folder)
+        except AblabError:
+            continue
+        left = status.unfinished
+        if not left and not status.not_started:
+            continue
+        count = len(left) + status.not_started
+        lines.append(
+            f"not finished yet in {display_path(folder)}: {count} run(s) (the report averages finished runs only)"
+        )
+        lines += [f"  {run.label}: {run.describe()}" for run in left]
+        if status.not_started:
+            lines.append(f"  {status.not_started} run(s) not started yet")
+        lines.append(f"  follow them with `ablab-status {display_path(folder)}`; report again when they end")
+    return lines
 
 
 if __name__ == "__main__":

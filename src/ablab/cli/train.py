@@ -20,18 +20,12 @@ def main(cfg: DictConfig) -> dict:
     """Run (or skip) one job; return what a sweeper needs of its record (the Optuna sweeper tells its
     trial the status, metrics and costs)."""
     from ablab.runs.context import hydra_context
-    from ablab.runs.execute import run
+    from ablab.runs.execute import run, sweeper_value
 
     record = run(cfg)
     if not hydra_context().multirun:
         _say_how_it_ended(cfg, record)
-    return {
-        "status": str(record["status"]),
-        "metrics": dict(record.get("metrics") or {}),
-        "cost": dict(record.get("cost") or {}),
-        "error": {"message": (record.get("error") or {}).get("message")},
-        "run_dir": str(cfg.paths.output_dir),
-    }
+    return sweeper_value(cfg, record)
 
 
 def _say_how_it_ended(cfg: DictConfig, record: dict) -> None:

@@ -95,6 +95,11 @@ def _event(
     _journal(event)
 
 
+def journal_outcome(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None:
+    """Journal how the run ended (its record's status, metric, wall time and reason)."""
+    _event(cfg, run_dir, record["status"], record)
+
+
 def check_seed(cfg: DictConfig) -> None:
     """`seed=abc` names its field before any data is generated."""
     seed = cfg.get("seed")
@@ -156,9 +161,10 @@ def _claim(run_dir: Path) -> Any | None:
     return lock
 
 
-def _skip(cfg: DictConfig, run_dir: Path, earlier: dict[str, Any]) -> dict[str, Any]:
+def skip_completed(cfg: DictConfig, run_dir: Path, earlier: dict[str, Any]) -> dict[str, Any]:
     """A completed run is reused as it is: its folder is left byte for byte as it was. The study's
-    terminal (or a single run's last line) says so."""
+    terminal (or a single run's last line) says so. The SLURM launcher calls this for runs it does not
+    submit again."""
     _event(cfg, run_dir, Outcome.SKIPPED, {**earlier, "wall_time_s": None})
     return {**earlier, "skipped": True}
 
@@ -182,6 +188,18 @@ def _failed_around_training(
     return record or {"status": Status.FAILED, "metrics": {}, "error": {"message": message, "kind": "io"}}
 
 
+def sweeper_value(cfg: DictConfig, record: dict[str, Any]) -> dict[str, Any]:
+    """What a job returns to Hydra's sweeper, from its record: the Optuna sweeper tells its trial the
+    status, metrics and costs (a run the SLURM launcher skipped returns its earlier record's)."""
+    return {
+        "status": str(record.get("status")),
+        "metrics": dict(record.get("metrics") or {}),
+        "cost": dict(record.get("cost") or {}),
+        "error": {"message": (record.get("error") or {}).get("message")},
+        "run_dir": str(cfg.paths.output_dir),
+    }
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Execute (or skip) the run described by `cfg`; return its record."""
     run_dir = Path(cfg.paths.output_dir)
@@ -195,7 +213,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         except OSError:
             plan = Plan("fresh")
         if plan.action == "skip":
-            return _skip(cfg, run_dir, plan.earlier)
+            return skip_completed(cfg, run_dir, plan.earlier)
         return _failed_around_training(cfg, run_dir, None, exc)
     if lock is None:
         message = (
@@ -256,7 +274,7 @@ def _run_claimed(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     try:
         plan = decide(cfg, run_dir)
         if plan.action == "skip":
-            return _skip(cfg, run_dir, plan.earlier)
+            return skip_completed(cfg, run_dir, plan.earlier)
         record = _prepare(cfg, run_dir, plan)
     except OSError as exc:
         with contextlib.suppress(Exception):  # a failed record, where one can still be written
@@ -268,7 +286,7 @@ def _run_claimed(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         write_record(run_dir / RESULTS_FILE, redact(record))
     except OSError as exc:
         return _failed_around_training(cfg, run_dir, None, exc)
-    _event(cfg, run_dir, record["status"], record)
+    journal_outcome(cfg, run_dir, record)
     if cancelled is not None:
         raise cancelled
     return record

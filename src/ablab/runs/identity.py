@@ -116,9 +116,11 @@ def variant_from_overrides(
 
 
 def _hydra_variant(*, _root_: DictConfig) -> str:
+    """The variant of the run whose config is `_root_`: inside a job its own Hydra state, in the SLURM
+    launcher (which composes each job's config to find its run folder) the composed job's."""
     from ablab.runs.context import hydra_context
 
-    context = hydra_context()
+    context = hydra_context(_root_)
     ignore = list(OmegaConf.select(_root_, "run_id.ignore", default=[]))
     swept = context.swept if context.multirun else None
     return variant_from_overrides(context.overrides, context.ablation, ignore, swept)

@@ -143,12 +143,22 @@ def _checkpoint_problem(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     return state, None
 
 
+def completed_earlier(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The record of a run that is to be skipped (completed, and no `force_rerun`), else None. The
+    SLURM launcher asks this before it submits a job: a completed run needs no job at all."""
+    earlier, _ = _read_record(run_dir)
+    if earlier and earlier["status"] == Status.COMPLETED and not cfg.force_rerun:
+        return earlier
+    return None
+
+
 def decide(cfg: DictConfig, run_dir: Path) -> Plan:
     """What to do with the run folder; reads only, so every rank of a multi-process job decides alike."""
+    completed = completed_earlier(cfg, run_dir)
+    if completed is not None:
+        return Plan("skip", completed)
     earlier, corrupt = _read_record(run_dir)
     record_state = f"its record is corrupt ({corrupt})" if corrupt else None
-    if earlier and earlier["status"] == Status.COMPLETED and not cfg.force_rerun:
-        return Plan("skip", earlier)
     if cfg.force_rerun:
         return Plan("fresh", earlier, why="forced", corrupt_record=corrupt is not None)
     if earlier and earlier["status"] == Status.PRUNED:

@@ -42,6 +42,7 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from ablab.runs.study import choose_baseline, plan, write_study_file
 
+        _refuse_a_search_that_does_not_wait(config)
         for name in (SWEPT_ENV, JOURNAL_ENV):  # left by a sweep this process was started from
             os.environ.pop(name, None)
         study_plan = plan(config.hydra)
@@ -73,6 +74,10 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         events = read_events(self.journal)
         counts, problems = summarise(events)
+        if not waits(config):
+            _say_submitted(sweep_dir, counts, time.monotonic() - self.started)
+            _write_result(sweep_dir)
+            return
         line = " / ".join(f"{counts[o]} {o}" for o in OUTCOMES if o not in OCCASIONAL or counts[o])
         if counts["unfinished"]:
             line += f" / {counts['unfinished']} unfinished"
@@ -86,11 +91,45 @@ class SweepSummary(Callback):
         if wandb_line:
             print(wandb_line, file=out)
         print(f"report: ablab-report {display_path(sweep_dir)}", file=out)
-        result = os.environ.get(RESULT_ENV)
-        if result:
-            Path(result).write_text(f"{sweep_dir}\n")
+        _write_result(sweep_dir)
         if counts[Outcome.FAILED] or counts[Outcome.OOM] or counts["unfinished"]:
             raise SystemExit(1)
+
+
+def _refuse_a_search_that_does_not_wait(config: DictConfig) -> None:
+    """`hydra.launcher.wait=false` with a search (Optuna): it needs each trial's result before it asks
+    for the next. Said in one line before the sweeper opens its storage or asks for a trial."""
+    sweeper = str(OmegaConf.select(config, "hydra.sweeper._target_", default="") or "")
+    if waits(config) or sweeper.endswith("BasicSweeper"):
+        return
+    print(
+        f"error: hydra.launcher.wait=false submits and returns, but the sweeper {sweeper.rsplit('.', 1)[-1]} "
+        "needs each trial's result to choose the next: drop hydra.launcher.wait=false",
+        file=sys.stderr,
+    )
+    raise SystemExit(2)
+
+
+def _write_result(sweep_dir: Path) -> None:
+    result = os.environ.get(RESULT_ENV)
+    if result:
+        Path(result).write_text(f"{sweep_dir}\n")
+
+
+def waits(config: DictConfig) -> bool:
+    """Whether the launcher waits for the study's jobs (`hydra.launcher.wait=false` does not)."""
+    return bool(OmegaConf.select(config, "hydra.launcher.wait", default=True))
+
+
+def _say_submitted(sweep_dir: Path, counts: Counter, seconds: float) -> None:
+    """The end of a submission that does not wait: where to follow the study and report on it."""
+    where = display_path(sweep_dir)
+    skipped = f", {counts[Outcome.SKIPPED]} completed earlier" if counts[Outcome.SKIPPED] else ""
+    print(
+        f"sweep {where}: submitted{skipped} ({duration(seconds)}); not waiting for the jobs", file=sys.stderr
+    )
+    print(f"status: ablab-status {where} (--watch to follow it)", file=sys.stderr)
+    print(f"report: ablab-report {where} (what has finished so far, and what has not)", file=sys.stderr)
 
 
 def _terminal() -> TextIO:
@@ -106,7 +145,8 @@ def _launcher(config: DictConfig) -> str:
         return f"{launcher.get('n_jobs')} at a time (joblib)"
     if "slurm" in target.lower():
         partition = launcher.get("partition")
-        return "on SLURM" + (f" (partition {partition})" if partition else "")
+        waiting = "" if launcher.get("wait", True) else ", submitted without waiting"
+        return "on SLURM" + (f" (partition {partition})" if partition else "") + waiting
     if target.endswith("LocalLauncher"):
         return "through submitit's local executor"
     if "ray" in target.lower():

@@ -10,8 +10,6 @@ a job of the basic launcher redirects the process's own stderr into its train.lo
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from typing import Any, TextIO
 
 from ablab.lightning.console import display_path
 from ablab.runs.records import ENDS, Outcome
+from ablab.runs.scheduler import pending_reasons
 
 OUTCOMES = ENDS
 POLL_S = 0.5
@@ -50,7 +49,8 @@ def run_label(event: dict[str, Any]) -> str:
     return f"{label} seed {event['seed']}" if event.get("seed") is not None else label
 
 
-def _short(text: str | None) -> str:
+def first_line(text: str | None) -> str:
+    """The first line of a reason, cut to the width of one terminal line."""
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
     return line if len(line) <= REASON_WIDTH else line[: REASON_WIDTH - 1] + "…"
 
@@ -61,7 +61,7 @@ def run_line(event: dict[str, Any]) -> str:
     if event["outcome"] == Outcome.COMPLETED and event.get("metric") and event.get("value") is not None:
         parts.append(f" {event['metric']} {event['value']:.4g}")
     elif event["outcome"] in (Outcome.FAILED, Outcome.DIVERGED, Outcome.OOM):
-        parts.append(f" {_short(event.get('reason'))}")
+        parts.append(f" {first_line(event.get('reason'))}")
     elif event["outcome"] == Outcome.PRUNED and isinstance(event.get("pruned"), dict):
         pruned = event["pruned"]
         shown = f" {pruned['metric']} {pruned['value']:.4g}" if pruned.get("value") is not None else ""
@@ -71,24 +71,51 @@ def run_line(event: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def eta_seconds(left: int, durations: list[float], at_once: int) -> float | None:
+    """Seconds until `left` more runs finish: the mean duration of the runs that trained so far, for
+    as many at a time as ran at once. None before any run has trained."""
+    if not durations:
+        return None
+    return max(0.0, left * (sum(durations) / len(durations)) / max(1, at_once))
+
+
 @dataclass
 class Progress:
-    """Counts of a running study and its ETA from the runs that trained."""
+    """Counts of a study folded from its journal events, and its ETA from the runs that trained. The
+    study's terminal folds events as they arrive; `ablab-status` folds a whole journal afterwards."""
 
     total: int | None
-    started_at: float = field(default_factory=time.monotonic)
     done: int = 0
     trained: int = 0
     running: set[str] = field(default_factory=set)
-    first_start: float | None = None
+    durations: list[float] = field(default_factory=list)
+    peak_running: int = 0
 
-    def eta_s(self) -> float | None:
-        """Seconds left: the runs still to finish at the pace the trained ones kept (which already
-        includes how many run at once)."""
-        if self.total is None or not self.trained or self.first_start is None:
+    def apply(self, event: dict[str, Any]) -> str | None:
+        """Fold in one journal event; return its outcome when it started or ended a run."""
+        outcome = event.get("outcome")
+        run_dir = str(event.get("run_dir", ""))
+        if outcome == Outcome.STARTED:
+            self.running.add(run_dir)
+            self.peak_running = max(self.peak_running, len(self.running))
+            return outcome
+        if outcome not in OUTCOMES:
             return None
-        pace = (time.monotonic() - self.first_start) / self.trained
-        return max(0.0, (self.total - self.done) * pace)
+        self.running.discard(run_dir)
+        self.done += 1
+        if outcome != Outcome.SKIPPED:
+            self.trained += 1
+            if isinstance(event.get("wall_time_s"), int | float):
+                self.durations.append(float(event["wall_time_s"]))
+        return outcome
+
+    def eta_s(self, left: int | None = None) -> float | None:
+        """Seconds left: the `left` runs still to finish (default: all not done of `total`)."""
+        if left is None:
+            if self.total is None:
+                return None
+            left = self.total - self.done
+        return eta_seconds(left, self.durations, self.peak_running)
 
     def status(self) -> str:
         count = f"{self.done}/{self.total}" if self.total else str(self.done)
@@ -161,7 +188,6 @@ class StudyWatch:
                 continue
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        progress = self.progress
         if event.get("event") == "note":
             message = str(event.get("message", ""))
             if message not in self._notes:
@@ -173,25 +199,18 @@ class StudyWatch:
             for job_id in event.get("job_ids", []):
                 self._slurm_jobs.setdefault(str(job_id), time.monotonic())
             return
-        outcome = event.get("outcome")
-        run_dir = str(event.get("run_dir", ""))
+        outcome = self.progress.apply(event)
         if outcome == Outcome.STARTED:
-            progress.running.add(run_dir)
-            if progress.first_start is None:
-                progress.first_start = time.monotonic()
             if event.get("job_id"):
                 self._slurm_jobs.pop(str(event["job_id"]), None)
             return
-        if outcome not in OUTCOMES:
+        if outcome is None:
             return
-        progress.running.discard(run_dir)
-        progress.done += 1
         if outcome == Outcome.SKIPPED:
             self._skipped.append(event)
             self._last_skip = time.monotonic()
             return
         self._flush_skipped()
-        progress.trained += 1
         self._say(f"{self._count()} {run_line(event)}{self._eta_suffix()}")
 
     def _count(self, first: int | None = None) -> str:
@@ -258,25 +277,3 @@ class StudyWatch:
         if text != self._slurm_said:
             self._slurm_said = text
             self._say(f"  slurm: {text}; `squeue -j {','.join(waiting)}` for details")
-
-
-def pending_reasons(job_ids: list[str]) -> dict[str, int]:
-    """SLURM's pending reason for each waiting task of these jobs, counted; empty without squeue."""
-    try:
-        proc = subprocess.run(
-            ["squeue", "-h", "-o", "%T|%r", "-j", ",".join(job_ids)],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            env=os.environ,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    counts: dict[str, int] = {}
-    for line in proc.stdout.splitlines():
-        state, _, reason = line.partition("|")
-        if state.strip() == "PENDING":
-            counts[reason.strip() or "no reason given"] = (
-                counts.get(reason.strip() or "no reason given", 0) + 1
-            )
-    return counts
