@@ -52,9 +52,10 @@ def make_record(
         record["metrics"] = {f"test/{metric}": value, f"val/{metric}": value + 0.01, **(extra_metrics or {})}
         record["cost"] = cost or {
             "cost/train_s": 10.0,
-            "cost/peak_mem_gb": 1.0,
+            "cost/model_mem_mb": 1.0,
             "cost/params_m": 0.5,
-            "cost/infer_ms": 2.0,
+            "cost/latency_ms": 2.0,
+            "cost/flops": 1000.0,
         }
         record["finished_at"] = finished_at
     if status in ("failed", "diverged"):
