@@ -215,6 +215,8 @@ def _run_rows(runs: list[Run], metric: str) -> pd.DataFrame:
                 "value": value,
                 **{column: run.cost.get(key, math.nan) for key, column, _ in COSTS},
                 "reason": reason or "",
+                "epochs": run.epochs,
+                "data_sizes": ", ".join(f"{k} {v:,}" for k, v in run.data_sizes.items()),
                 "config_hash": run.config_hash,
                 "path": str(run.path),
             }
