@@ -281,8 +281,9 @@ class TextToSignTask(Task):
     def save_grid(
         self, fake: torch.Tensor, real: torch.Tensor, captions: torch.Tensor, name: str
     ) -> Path | None:
-        """A GIF (and MP4 where imageio can write one) of generated (top) over reference (bottom) clips
-        with their captions, in <run>/samples/; logged as a W&B video when a W&B logger is present."""
+        """A GIF (and MP4 where imageio can write one) of generated (top row) over reference (bottom
+        row) clips, rows named and captions readable, in <run>/samples/; logged as a W&B video when a
+        W&B logger is present."""
         if self._trainer is None or not self.trainer.is_global_zero:
             return None
         frames = sample_grid(
@@ -308,9 +309,30 @@ class TextToSignTask(Task):
         return path
 
 
+GRID_FONT = 11  # px: readable at the GIF's size
+
+
+def _wrap(text: str, font, width: int, lines: int = 3) -> list[str]:
+    """`text` in at most `lines` lines of at most `width` pixels (the last one cut with `…`)."""
+    words, out, line = text.split(), [], ""
+    for word in words:
+        trial = f"{line} {word}".strip()
+        if font.getlength(trial) <= width or not line:
+            line = trial
+            continue
+        out.append(line)
+        line = word
+    out.append(line)
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1] + "…"
+    return [o if font.getlength(o) <= width else o[: max(1, width // 6)] + "…" for o in out]
+
+
 def sample_grid(fake: torch.Tensor, real: torch.Tensor, captions: list[str], scale: int = 3) -> np.ndarray:
-    """(F, H', W', 3) uint8 frames: one column per clip, caption on top, generated over reference."""
-    from PIL import Image, ImageDraw
+    """(F, H', W', 3) uint8 frames: one column per clip under its caption (wrapped, up to three lines),
+    the generated clip over the reference clip, each row named on the left."""
+    from PIL import Image, ImageDraw, ImageFont
 
     def frames_of(clips: torch.Tensor) -> np.ndarray:
         x = (clips.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 4, 1).numpy()  # B F H W C
@@ -318,17 +340,25 @@ def sample_grid(fake: torch.Tensor, real: torch.Tensor, captions: list[str], sca
 
     top, bottom = frames_of(fake), frames_of(real)
     b, f, h, w, _ = top.shape
-    label, gap = 12, 2
-    grid = np.zeros((f, label + 2 * h + gap, b * (w + gap), 3), dtype=np.uint8)
+    font = ImageFont.load_default(size=GRID_FONT)
+    gap, side, line = 2, int(font.getlength("reference")) + 8, GRID_FONT + 2
+    wrapped = [_wrap(c, font, w - 2) for c in captions]
+    label = line * max(1, max(len(x) for x in wrapped)) + 2
+    grid = np.zeros((f, label + 2 * h + gap, side + b * (w + gap), 3), dtype=np.uint8)
     for i in range(b):
-        x0 = i * (w + gap)
+        x0 = side + i * (w + gap)
         grid[:, label : label + h, x0 : x0 + w] = top[i]
         grid[:, label + h + gap : label + 2 * h + gap, x0 : x0 + w] = bottom[i]
-    banner = Image.new("RGB", (grid.shape[2], label))
-    draw = ImageDraw.Draw(banner)
-    for i, caption in enumerate(captions):
-        draw.text((i * (w + gap) + 1, 0), caption[: max(1, w // 6)], fill=(255, 255, 255))
-    grid[:, :label] = np.asarray(banner)[None]
+    overlay = Image.new("RGB", (grid.shape[2], grid.shape[1]))
+    draw = ImageDraw.Draw(overlay)
+    for i, lines in enumerate(wrapped):
+        for j, text in enumerate(lines):
+            draw.text((side + i * (w + gap) + 1, 1 + j * line), text, fill=(255, 255, 255), font=font)
+    for y, name in ((label + h // 2, "generated"), (label + h + gap + h // 2, "reference")):
+        draw.text((2, y - GRID_FONT // 2), name, fill=(255, 255, 255), font=font)
+    text = np.asarray(overlay)
+    mask = text.any(axis=-1)
+    grid[:, mask] = text[mask]
     return grid
 
 

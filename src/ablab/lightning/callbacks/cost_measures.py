@@ -31,9 +31,7 @@ _GATES = {"lstm": 4, "gru": 3}
 _CUDNN_GATES = {0: 1, 1: 1, 2: 4, 3: 3}
 
 
-def rnn_flops(
-    steps: int, input_size: int, hidden: int, layers: int, bidirectional: bool, gates: int
-) -> int:
+def rnn_flops(steps: int, input_size: int, hidden: int, layers: int, bidirectional: bool, gates: int) -> int:
     """FLOPs of the matrix products of a recurrent network over `steps` (sample x time) steps."""
     directions = 2 if bidirectional else 1
     total, width = 0, input_size

@@ -214,7 +214,9 @@ class SystemMetrics(L.Callback):
             self.model_mem_bytes = float(self._step_base + self._step_peak.peak)
             self._step_peak = None
 
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
         self._end_step_peak()
 
     def on_train_batch_end(
@@ -260,16 +262,22 @@ class SystemMetrics(L.Callback):
                 stacklevel=2,
             )
 
-    def _measure_inference(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def _measure_inference(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self._flops[1] < self.flop_samples:
             part = head(batch, self.flop_samples - self._flops[1])
             self._flops[0] += count_flops(inference_call(pl_module, part))
             self._flops[1] += _batch_size(part)
             self.test_costs["cost/flops"] = round(self._flops[0] / max(self._flops[1], 1))
         if batch_idx == 0 and "cost/latency_ms" not in self.test_costs:
-            self.test_costs.update(self._inference_costs(trainer, pl_module, head(batch, self.latency_samples)))
+            self.test_costs.update(
+                self._inference_costs(trainer, pl_module, head(batch, self.latency_samples))
+            )
 
-    def _inference_costs(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any) -> dict[str, float]:
+    def _inference_costs(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any
+    ) -> dict[str, float]:
         call, samples = inference_call(pl_module, batch), max(_batch_size(batch), 1)
         timed = latency(call, self.latency_min_s, self.latency_repeats)
         device = self._cuda(trainer)
