@@ -33,11 +33,16 @@ def test_no_benchmark_result_is_hard_wired_to_pass(module: str) -> None:
             assert not str(target.value).startswith("reported"), f"{module}, line {call.lineno}: no target"
 
 
+# Minutes even at tiny size (every benchmark starts its own runs), too long for `make test`'s budget:
+# CI (`.ci/run`) runs it with ABLAB_BENCH_SMOKE_TEST=1 after `make test`.
 @pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("ABLAB_BENCH_SMOKE_TEST") != "1", reason="set ABLAB_BENCH_SMOKE_TEST=1 (CI does, .ci/run)"
+)
 def test_every_benchmark_runs_at_a_tiny_size_and_prints_a_verdict_per_result() -> None:
     env = {**os.environ, "ABLAB_BENCH_SMOKE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "benchmarks"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800
     )
     assert proc.returncode in (0, 1), proc.stderr[-3000:]  # 1: a target missed at this size, allowed
     ran = set(re.findall(r"^  \((bench_\w+): [\d.]+ s\)$", proc.stdout, re.MULTILINE))
