@@ -117,7 +117,7 @@ def denoisers() -> list[Result]:
     )
     return [
         Result(
-            "text2sign train step, diffusers UNet3D vs space-time UNet (32/64 channels, batch 4)",
+            f"text2sign train step, diffusers UNet3D vs space-time UNet (32/64 channels, batch {size(4, 1)})",
             unet3d,
             spacetime,
             "ratio >= 5 (why the space-time UNet is the CPU default)",
