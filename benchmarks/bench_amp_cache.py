@@ -14,15 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import Result
+from benchmarks.common import SMOKE, Result
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = [
     "sweep=amp_esm_grid",
     "encoder=esm2_t6_8M",
-    "model=amp/cnn1d,amp/transformer",
-    "data.max_samples=1000",
-    "trainer.max_epochs=2",
+    "model=amp/cnn1d" if SMOKE else "model=amp/cnn1d,amp/transformer",
+    f"data.max_samples={50 if SMOKE else 1000}",
+    f"trainer.max_epochs={1 if SMOKE else 2}",
     "print_config=false",
     "trainer.enable_progress_bar=false",
     "logger=csv",

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from ablab.families.amp.encoders.base import Encoder
-from benchmarks.common import Result
+from benchmarks.common import Result, size
 
 ROOT = Path(__file__).resolve().parents[1]
-N, MAX_LEN, DIM = 5200, 174, 1280
+N, MAX_LEN, DIM = size(5200, 40), 174, size(1280, 16)
 
 
 class RandomEncoder(Encoder):
@@ -39,7 +39,7 @@ def _peptides_csv(path: Path) -> Path:
     from ablab.families.amp.peptides import read_modlamp
 
     rng = np.random.default_rng(0)
-    lengths = [len(s) for s in read_modlamp("AMPvsUniProt").sequences]
+    lengths = [len(s) for s in read_modlamp("AMPvsUniProt").sequences][:N]
     letters = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
     rows = ["Sequence,label"] + [f"{''.join(rng.choice(letters, n))},{i % 2}" for i, n in enumerate(lengths)]
     path.write_text("\n".join(rows) + "\n")

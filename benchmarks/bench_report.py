@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.analysis.conftest import make_record, run_dir_of
 
 from ablab.runs.records import RESULTS_FILE, write_json_atomic
-from benchmarks.common import Result
+from benchmarks.common import Result, size
 
 VARIANTS = (
     "baseline",
@@ -27,7 +27,7 @@ VARIANTS = (
     "relu",
 )
 SEEDS = (1, 2, 3)
-EPOCHS = 12
+EPOCHS = size(12, 2)
 HEAVY = ("torch", "lightning", "lightning_fabric", "wandb", "transformers")
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import Result
+from benchmarks.common import Result, size
 
 ROOT = Path(__file__).resolve().parents[1]
-ROWS, BACKGROUND, NSAMPLES, THREADS, TARGET_S = 100, 100, 200, 2, 60.0
-REFERENCE_ROWS = 20
+ROWS, BACKGROUND, NSAMPLES, THREADS, TARGET_S = 100, size(100, 10), size(200, 5), 2, 60.0
+REFERENCE_ROWS = size(20, 2)
 
 
 def _cpu_seconds() -> float:

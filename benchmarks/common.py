@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+# `ABLAB_BENCH_SMOKE=1`: every benchmark at a tiny size, so that a test (tests/test_benchmarks.py) runs
+# them all in about a minute and none rots; the figures then mean nothing and misses are expected.
+SMOKE = os.environ.get("ABLAB_BENCH_SMOKE") == "1"
+
+
+def size(full: int, smoke: int) -> int:
+    """`full` in a real benchmark run, `smoke` under ABLAB_BENCH_SMOKE=1."""
+    return smoke if SMOKE else full
 
 
 @dataclass

@@ -32,7 +32,9 @@ def test_multirun_leaves_one_completed_run_per_attention_choice(attention_sweep)
         for key in ("seed", "config_hash", "overrides", "versions", "wall_time_s", "params", "git_commit"):
             assert key in record
         assert record["cost"]["cost/params_m"] == pytest.approx(record["params"] / 1e6)
-        assert record["cost"]["cost/peak_mem_gb"] > 0 and record["cost"]["cost/train_s"] > 0
+        cost = record["cost"]
+        assert cost["cost/model_mem_mb"] > 0 and cost["cost/process_rss_gb"] > 0 and cost["cost/train_s"] > 0
+        assert cost["cost/flops"] > 0 and cost["cost/latency_ms"] > 0 and cost["cost/latency_ms_iqr"] >= 0
         assert (record["_dir"] / record["best_checkpoint"]).is_file()
         assert record["_dir"].name == f"seed1-{record['config_hash']}"
     assert records[0]["config_hash"] != records[1]["config_hash"]

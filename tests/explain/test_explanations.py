@@ -158,3 +158,24 @@ def test_plots_carry_feature_and_class_names(trained) -> None:
     heat = plot_attention(maps[0], steps, "t")
     assert labels(heat, "x") == labels(heat, "y") == set(steps)
     matplotlib.pyplot.close("all")
+
+
+def test_waterfall_title_states_the_f_x_the_plot_draws_and_explains_its_gap(trained) -> None:
+    import re
+
+    model, background, held_x, held_y = trained
+    result = shap_values(model, background[:20], held_x[:8], nsamples=5, seed=0)  # few draws: a visible gap
+    classes = ["negative", "positive"]
+    waterfall = plot_waterfall(result, 0, held_x[:8].numpy(), NAMES, classes, int(held_y[0]))
+    title = waterfall.axes[0].get_title()
+    # shap labels its end point with two ticks of one twin axis: "$f(x)$" and "$ = 0.807$"
+    ticks = [[t.get_text() for t in ax.get_xticklabels()] for ax in waterfall.axes]
+    drawn = next(labels for labels in ticks if "$f(x)$" in labels)
+    numbers = {float(m) for text in drawn for m in re.findall(r"-?\d+\.\d+", text)}
+    k = int(result.probs[0].argmax())
+    fx = float(result.base[k] + result.values[0, :, k].sum())
+    assert f"f(x) = {fx:.3f}" in title and f"the model gives {result.probs[0, k]:.3f}" in title
+    assert round(fx, 3) in {round(n, 3) for n in numbers}  # the same f(x) as shap's own label
+    gap = fx - float(result.probs[0, k])
+    assert ("sampling error" in title) == (abs(gap) >= 0.0005)
+    matplotlib.pyplot.close("all")

@@ -143,9 +143,10 @@ def test_system_metrics_reach_every_logger_and_the_record(sweep) -> None:
         rows = sweep.csv_rows[record["_dir"]]
         assert len([r for r in rows if r.get("system/step_time_ms")]) >= 4
         cost = record["cost"]
-        assert cost["cost/train_s"] > 0 and cost["cost/infer_ms"] > 0 and cost["cost/samples_per_s"] > 0
+        assert cost["cost/train_s"] > 0 and cost["cost/latency_ms"] > 0 and cost["cost/samples_per_s"] > 0
         assert cost["cost/params_m"] == pytest.approx(record["params"] / 1e6)
-        assert 0.05 < cost["cost/peak_mem_gb"] < 64  # this process's RSS: torch alone takes > 50 MB
+        assert 0.05 < cost["cost/process_rss_gb"] < 64  # this process's RSS: torch alone takes > 50 MB
+        assert 0 < cost["cost/model_mem_mb"] < 1000 * cost["cost/process_rss_gb"]  # the model's own part
 
 
 def test_resumed_run_continues_the_same_wandb_run_and_a_skipped_one_starts_none(sweep) -> None:

@@ -322,6 +322,8 @@ def _train(
             params=outcome.params,
             epochs=outcome.epochs,
             best_checkpoint=outcome.best_checkpoint,
+            references=outcome.references,
+            data_sizes=outcome.data_sizes,
         )
     except Exception as exc:
         from ablab.runs.oom import RunOutOfMemory

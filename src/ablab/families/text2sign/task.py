@@ -1,5 +1,6 @@
 """Text-to-sign diffusion: DDPM training (epsilon prediction, caption dropout), DDIM sampling with
-classifier-free guidance, and evaluation of the samples (conditioning, quality, per-clip cost).
+classifier-free guidance, and evaluation of the samples (conditioning, quality); its `inference` is sampling, so the run's cost
+figures are per generated clip (`ablab.families.text2sign.cost`).
 
 Frozen text encoder (`freeze_text_encoder=true`): no gradients, no optimiser state, and the caption
 token states are computed once per caption and cached. Finetuned: the encoder runs every step.
@@ -10,9 +11,7 @@ test and checkpoints, so everything sampled here uses them when it is on.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +100,6 @@ class TextToSignTask(Task):
         self._tokens: dict[str, torch.Tensor] | None = None
         self._cache: torch.Tensor | None = None
         self._outputs: dict[str, list[torch.Tensor]] = {}
-        self._sampling = {"seconds": 0.0, "clips": 0, "peak_gb": 0.0}
 
     def optimizer_groups(self) -> list[nn.Parameter] | list[dict[str, Any]]:
         """A finetuned text encoder with `text_encoder_lr` gets its own parameter group: a pretrained
@@ -220,28 +218,19 @@ class TextToSignTask(Task):
         count = clips.shape[0] if limit is None else max(0, min(clips.shape[0], limit - taken))
         if count == 0:
             return
-        from ablab.families.text2sign.metrics import peak_memory
-
-        started = time.perf_counter()
-        measure = peak_memory(self.device) if stage == "test" else nullcontext({"peak_gb": 0.0})
-        with measure as memory:
-            fake = self.sample(caption_ids[:count], generator=torch.Generator().manual_seed(seed))
-        if stage == "test":
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            self._sampling["seconds"] += time.perf_counter() - started
-            self._sampling["clips"] += count
-            self._sampling["peak_gb"] = max(self._sampling["peak_gb"], memory["peak_gb"] / count)
+        fake = self.sample(caption_ids[:count], generator=torch.Generator().manual_seed(seed))
         outputs.extend([to_unit(fake).cpu(), to_unit(clips[:count]).cpu(), caption_ids[:count].cpu()])
+
+    def inference(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Clips for the batch's captions, as a user gets them: what the cost figures count and time."""
+        _, caption_ids = batch
+        return self.sample(caption_ids, generator=torch.Generator().manual_seed(self.eval_seed))
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, batch_idx, "val", self.val_clips)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, batch_idx, "test", None)
-
-    def on_test_epoch_start(self) -> None:
-        self._sampling = {"seconds": 0.0, "clips": 0, "peak_gb": 0.0}
 
     # ---- evaluation -----------------------------------------------------------------------------
     def _collected(self, stage: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
@@ -279,8 +268,6 @@ class TextToSignTask(Task):
             "test/psnr": psnr,
             "test/temporal_consistency": mv.temporal_consistency(fake),
             "test/temporal_consistency_real": mv.temporal_consistency(real),
-            "test/infer_ms_per_clip": 1e3 * self._sampling["seconds"] / max(self._sampling["clips"], 1),
-            "test/infer_mem_gb_per_clip": self._sampling["peak_gb"],
         }
         lpips, note = mv.lpips_metric()
         if lpips is None:
@@ -294,8 +281,9 @@ class TextToSignTask(Task):
     def save_grid(
         self, fake: torch.Tensor, real: torch.Tensor, captions: torch.Tensor, name: str
     ) -> Path | None:
-        """A GIF (and MP4 where imageio can write one) of generated (top) over reference (bottom) clips
-        with their captions, in <run>/samples/; logged as a W&B video when a W&B logger is present."""
+        """A GIF (and MP4 where imageio can write one) of generated (top row) over reference (bottom
+        row) clips, rows named and captions readable, in <run>/samples/; logged as a W&B video when a
+        W&B logger is present."""
         if self._trainer is None or not self.trainer.is_global_zero:
             return None
         frames = sample_grid(
@@ -321,9 +309,30 @@ class TextToSignTask(Task):
         return path
 
 
+GRID_FONT = 11  # px: readable at the GIF's size
+
+
+def _wrap(text: str, font, width: int, lines: int = 3) -> list[str]:
+    """`text` in at most `lines` lines of at most `width` pixels (the last one cut with `…`)."""
+    words, out, line = text.split(), [], ""
+    for word in words:
+        trial = f"{line} {word}".strip()
+        if font.getlength(trial) <= width or not line:
+            line = trial
+            continue
+        out.append(line)
+        line = word
+    out.append(line)
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1] + "…"
+    return [o if font.getlength(o) <= width else o[: max(1, width // 6)] + "…" for o in out]
+
+
 def sample_grid(fake: torch.Tensor, real: torch.Tensor, captions: list[str], scale: int = 3) -> np.ndarray:
-    """(F, H', W', 3) uint8 frames: one column per clip, caption on top, generated over reference."""
-    from PIL import Image, ImageDraw
+    """(F, H', W', 3) uint8 frames: one column per clip under its caption (wrapped, up to three lines),
+    the generated clip over the reference clip, each row named on the left."""
+    from PIL import Image, ImageDraw, ImageFont
 
     def frames_of(clips: torch.Tensor) -> np.ndarray:
         x = (clips.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 4, 1).numpy()  # B F H W C
@@ -331,17 +340,25 @@ def sample_grid(fake: torch.Tensor, real: torch.Tensor, captions: list[str], sca
 
     top, bottom = frames_of(fake), frames_of(real)
     b, f, h, w, _ = top.shape
-    label, gap = 12, 2
-    grid = np.zeros((f, label + 2 * h + gap, b * (w + gap), 3), dtype=np.uint8)
+    font = ImageFont.load_default(size=GRID_FONT)
+    gap, side, line = 2, int(font.getlength("reference")) + 8, GRID_FONT + 2
+    wrapped = [_wrap(c, font, w - 2) for c in captions]
+    label = line * max(1, max(len(x) for x in wrapped)) + 2
+    grid = np.zeros((f, label + 2 * h + gap, side + b * (w + gap), 3), dtype=np.uint8)
     for i in range(b):
-        x0 = i * (w + gap)
+        x0 = side + i * (w + gap)
         grid[:, label : label + h, x0 : x0 + w] = top[i]
         grid[:, label + h + gap : label + 2 * h + gap, x0 : x0 + w] = bottom[i]
-    banner = Image.new("RGB", (grid.shape[2], label))
-    draw = ImageDraw.Draw(banner)
-    for i, caption in enumerate(captions):
-        draw.text((i * (w + gap) + 1, 0), caption[: max(1, w // 6)], fill=(255, 255, 255))
-    grid[:, :label] = np.asarray(banner)[None]
+    overlay = Image.new("RGB", (grid.shape[2], grid.shape[1]))
+    draw = ImageDraw.Draw(overlay)
+    for i, lines in enumerate(wrapped):
+        for j, text in enumerate(lines):
+            draw.text((side + i * (w + gap) + 1, 1 + j * line), text, fill=(255, 255, 255), font=font)
+    for y, name in ((label + h // 2, "generated"), (label + h + gap + h // 2, "reference")):
+        draw.text((2, y - GRID_FONT // 2), name, fill=(255, 255, 255), font=font)
+    text = np.asarray(overlay)
+    mask = text.any(axis=-1)
+    grid[:, mask] = text[mask]
     return grid
 
 

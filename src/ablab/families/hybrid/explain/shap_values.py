@@ -166,7 +166,22 @@ def plot_waterfall(
     plt.figure()
     shap.plots.waterfall(explanation, max_display=max_display, show=False)
     fig = plt.gcf()
-    truth = f", true {class_names[true_class]}" if true_class is not None and true_class >= 0 else ""
-    fig.axes[0].set_title(f"Sample {i}: P({class_names[k]}) = {result.probs[i, k]:.3f}{truth}")
+    fig.axes[0].set_title(waterfall_title(result, i, class_names, true_class), fontsize=9)
     fig.axes[0].set_ylabel("feature = standardised value")
     return fig
+
+
+def waterfall_title(result: ShapResult, i: int, class_names: list[str], true_class: int | None = None) -> str:
+    """The waterfall's title: its own end point f(x) = E[f(X)] + sum of the SHAP values, and the model's
+    probability, which differ by the expected-gradient estimate's sampling error (the values add up to
+    the probability only in expectation); the gap is named when it shows at the plot's precision."""
+    k = int(result.probs[i].argmax())
+    fx = float(result.base[k] + result.values[i, :, k].sum())
+    prob = float(result.probs[i, k])
+    truth = f", true {class_names[true_class]}" if true_class is not None and true_class >= 0 else ""
+    title = (
+        f"Sample {i}: f(x) = {fx:.3f} (SHAP sum) for P({class_names[k]}); the model gives {prob:.3f}{truth}"
+    )
+    if abs(fx - prob) >= 0.0005:
+        title += f"\nthe gap ({fx - prob:+.3f}) is the sampling error of the expected-gradient estimate"
+    return title
