@@ -223,5 +223,5 @@ def test_the_motif_set_is_balanced_deterministic_and_beyond_a_linear_model() -> 
     # Motifs at random places with zero sum: a linear model on the raw features stays far from solving it.
     model = LogisticRegression(max_iter=2000).fit(features[:600], labels[:600])
     assert model.score(features[600:], labels[600:]) < 0.55
-    with pytest.raises(ConfigError, match="data.motifs.length"):
+    with pytest.raises(ConfigError, match=r"data\.motifs\.length"):
         generate_motifs(length=20, min_gap=16)
