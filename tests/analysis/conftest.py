@@ -29,6 +29,7 @@ def make_record(
     extra_metrics: dict[str, float] | None = None,
     data: str | None = None,
     finished_at: str = "2026-01-01T00:10:00+0000",
+    references: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A schema-1 record as the runner writes it; `value` is test/<metric> (val/<metric> a bit higher)."""
     config_hash = hashlib.sha256(f"{study}/{variant}/{seed}/{config}/{data}".encode()).hexdigest()[:10]
@@ -52,11 +53,14 @@ def make_record(
         record["metrics"] = {f"test/{metric}": value, f"val/{metric}": value + 0.01, **(extra_metrics or {})}
         record["cost"] = cost or {
             "cost/train_s": 10.0,
-            "cost/peak_mem_gb": 1.0,
+            "cost/model_mem_mb": 1.0,
             "cost/params_m": 0.5,
-            "cost/infer_ms": 2.0,
+            "cost/latency_ms": 2.0,
+            "cost/flops": 1000.0,
         }
         record["finished_at"] = finished_at
+        if references is not None:
+            record["references"] = references
     if status in ("failed", "diverged"):
         record["error"] = {"message": reason or "RuntimeError: boom", "traceback": "Traceback ..."}
     return record

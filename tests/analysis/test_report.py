@@ -33,7 +33,13 @@ def study(make_run, tmp_path) -> Path:
             variant="wider",
             seed=seed,
             value=value,
-            cost={"cost/train_s": 15.0, "cost/peak_mem_gb": 1.5, "cost/params_m": 1.0, "cost/infer_ms": 3.0},
+            cost={
+                "cost/train_s": 15.0,
+                "cost/model_mem_mb": 1.5,
+                "cost/params_m": 1.0,
+                "cost/latency_ms": 3.0,
+                "cost/flops": 2000.0,
+            },
         )
     for seed, value in OTHER_SEEDS.items():
         make_run(variant="relu", seed=seed, value=value)
@@ -78,9 +84,15 @@ def test_variants_are_aggregated_over_seeds_with_scipy_statistics(study) -> None
 
     assert wider["train_s"] == 15.0 and wider["train_s_delta"] == 5.0
     assert wider["train_s_delta_pct"] == pytest.approx(50.0)
-    assert wider["peak_mem_gb_delta_pct"] == pytest.approx(50.0)
+    assert wider["model_mem_mb_delta_pct"] == pytest.approx(50.0)
     assert wider["params_m_delta_pct"] == pytest.approx(100.0)
-    assert wider["infer_ms_delta_pct"] == pytest.approx(50.0)
+    assert wider["latency_ms_delta_pct"] == pytest.approx(50.0)
+    assert wider["flops_delta_pct"] == pytest.approx(100.0)
+    # costs that do not vary over seeds have a point interval; the quality interval is the paired one
+    assert (wider["flops_delta_pct_low"], wider["flops_delta_pct_high"]) == (100.0, 100.0)
+    d = [w - b_ for w, b_ in zip(w, b)]
+    low, high = scipy_stats.t.interval(0.95, 2, loc=sum(d) / 3, scale=scipy_stats.sem(d))
+    assert (wider["delta_ci_low"], wider["delta_ci_high"]) == pytest.approx((low, high))
 
 
 def test_failed_diverged_and_running_runs_are_listed_with_reason_not_averaged(study) -> None:

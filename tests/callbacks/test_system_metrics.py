@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ablab.lightning.callbacks.system_metrics import SystemMetrics, peak_rss_gb
+from ablab.lightning.callbacks.system_metrics import FIT_KEYS, TEST_KEYS, SystemMetrics, peak_rss_gb
 
 BATCH, BATCHES = 4, 10
 
@@ -26,6 +26,9 @@ class TinyRegression(L.LightningModule):
     def __init__(self) -> None:
         super().__init__()
         self.layer = nn.Linear(3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)
 
     def _loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
@@ -113,33 +116,46 @@ def test_throughput_and_step_time_describe_the_same_window(fitted) -> None:
         assert float(row["system/samples_per_s"]) * step_s == pytest.approx(BATCH, rel=1e-6)
 
 
-def test_cost_record_has_train_time_memory_params_inference_and_throughput(fitted) -> None:
+def test_cost_record_has_every_documented_figure(fitted) -> None:
+    assert set(fitted.cost) == {*FIT_KEYS, *TEST_KEYS, "cost/params_m"}
+
+
+def test_cost_record_counts_params_flops_and_throughput_exactly(fitted) -> None:
     system, cost = fitted.system, fitted.cost
-    assert set(cost) == {
-        "cost/train_s",
-        "cost/peak_mem_gb",
-        "cost/params_m",
-        "cost/infer_ms",
-        "cost/samples_per_s",
-    }
     assert cost["cost/params_m"] == pytest.approx(4 / 1e6)  # Linear(3, 1): 3 weights + 1 bias
+    assert cost["cost/flops"] == 6  # addmm of one sample: 2 x 3 inputs x 1 output
     assert cost["cost/train_s"] >= system.timed_seconds > 0
-    assert system.infer_batches == BATCHES and cost["cost/infer_ms"] > 0
     assert cost["cost/samples_per_s"] == pytest.approx(2 * BATCHES * BATCH / system.timed_seconds, rel=1e-3)
+
+
+def test_latency_is_a_median_over_repeats_of_one_test_batch(fitted) -> None:
+    cost = fitted.cost
+    assert cost["cost/latency_batch"] == BATCH
+    assert 0 < cost["cost/latency_ms"] < 100 and cost["cost/latency_ms_iqr"] >= 0
+    assert cost["cost/latency_ms_per_sample"] == pytest.approx(cost["cost/latency_ms"] / BATCH, rel=1e-3)
+
+
+def test_model_memory_is_the_models_own_not_the_process(fitted) -> None:
+    cost = fitted.cost
+    # a Linear(3, 1) and a batch of 4: a few hundred bytes of tensors, while the process holds > 50 MB
+    assert 0 < cost["cost/model_mem_mb"] < 0.01 and 0 < cost["cost/infer_mem_mb"] < 0.01
+    assert cost["cost/process_rss_gb"] > 0.05
 
 
 def test_fit_and_test_leave_their_totals_where_ddp_spawn_carries_them_back(fitted) -> None:
     fit, test, cost = fitted.carried_after_fit, fitted.carried_after_test, fitted.cost
-    assert set(fit) == {"cost/train_s", "cost/peak_mem_gb", "cost/samples_per_s"}
+    assert set(fit) == set(FIT_KEYS)
     assert fit["cost/train_s"] == pytest.approx(cost["cost/train_s"], abs=1e-3)
     assert fit["cost/samples_per_s"] == pytest.approx(cost["cost/samples_per_s"], abs=1e-2)
-    assert 0 < fit["cost/peak_mem_gb"] <= cost["cost/peak_mem_gb"] + 1e-3
-    assert test == {"cost/infer_ms": pytest.approx(cost["cost/infer_ms"], abs=1e-3)}
+    assert 0 < fit["cost/process_rss_gb"] <= cost["cost/process_rss_gb"] + 1e-3
+    assert {k: v for k, v in test.items() if k in TEST_KEYS} == {
+        k: pytest.approx(cost[k], abs=1e-4) for k in TEST_KEYS
+    }
 
 
 def test_peak_memory_is_this_runs_not_an_earlier_jobs(fitted) -> None:
     assert fitted.earlier_peak > 0.4
-    run_peak = fitted.cost["cost/peak_mem_gb"]
+    run_peak = fitted.cost["cost/process_rss_gb"]
     assert 0.05 < run_peak < fitted.earlier_peak - 0.3
     assert all(float(r["system/peak_rss_gb"]) <= run_peak + 1e-3 for r in fitted.rows)
 
@@ -174,4 +190,4 @@ def test_ddp_spawn_workers_carry_the_fit_cost_back_to_the_main_process(tmp_path)
     assert system.train_seconds == 0  # this process did not train: its workers did
     cost = system.cost(trainer, model)
     assert cost["cost/train_s"] > 0 and cost["cost/samples_per_s"] > 0
-    assert 0.05 < cost["cost/peak_mem_gb"] < 64
+    assert 0.05 < cost["cost/process_rss_gb"] < 64 and cost["cost/model_mem_mb"] > 0

@@ -19,15 +19,17 @@ import pandas as pd
 from ablab.analysis.collect import Run, Warn, read_curves
 from ablab.errors import DataError
 
-# (record key, table column, label): the cost of a variant, shown beside its quality.
+# (record key, table column, label): the cost of a variant, shown beside its quality
+# (ablab.lightning.callbacks.system_metrics says how each is measured).
 COSTS: tuple[tuple[str, str, str], ...] = (
-    ("cost/train_s", "train_s", "Train time (s)"),
-    ("cost/peak_mem_gb", "peak_mem_gb", "Memory (GB)"),
     ("cost/params_m", "params_m", "Params (M)"),
-    ("cost/infer_ms", "infer_ms", "Inference (ms)"),
-    # Generative families sample per clip: time and extra memory per generated item.
-    ("cost/infer_ms_per_clip", "infer_ms_per_clip", "Inference per clip (ms)"),
-    ("cost/infer_mem_gb_per_clip", "infer_mem_gb_per_clip", "Inference memory per clip (GB)"),
+    ("cost/flops", "flops", "FLOPs/sample"),
+    ("cost/latency_ms", "latency_ms", "Latency (ms/batch, median)"),
+    ("cost/latency_ms_per_sample", "latency_ms_per_sample", "Latency/sample (ms)"),
+    ("cost/model_mem_mb", "model_mem_mb", "Model memory, training (MB)"),
+    ("cost/infer_mem_mb", "infer_mem_mb", "Model memory, inference (MB)"),
+    ("cost/process_rss_gb", "process_rss_gb", "Process RSS (GB)"),
+    ("cost/train_s", "train_s", "Train time (s)"),
 )
 BASELINE_NAMES = ("baseline", "default")
 MIN_SEEDS = 3
@@ -48,6 +50,10 @@ class StudyComparison:
     alpha: float = 0.05
     confidence: float = 0.95
     warnings: list[str] = field(default_factory=list)
+    # floors, classical models and ceilings on the same split (name, kind, note, value, metrics)
+    references: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # what a reader must know before the table: the baseline against its floor, small n
+    verdicts: list[str] = field(default_factory=list)
 
     @property
     def curve_metric(self) -> str:
@@ -209,6 +215,8 @@ def _run_rows(runs: list[Run], metric: str) -> pd.DataFrame:
                 "value": value,
                 **{column: run.cost.get(key, math.nan) for key, column, _ in COSTS},
                 "reason": reason or "",
+                "epochs": run.epochs,
+                "data_sizes": ", ".join(f"{k} {v:,}" for k, v in run.data_sizes.items()),
                 "config_hash": run.config_hash,
                 "path": str(run.path),
             }

@@ -46,6 +46,9 @@ class Run:
     config_hash: str = ""
     finished_at: str = ""
     data_hash: str | None = None  # fingerprint of the data files the run read (None: generated data)
+    references: dict[str, Any] | None = None  # the data set's floors and ceilings ({key, rows})
+    epochs: int | None = None
+    data_sizes: dict[str, int] = field(default_factory=dict)
 
 
 def _number(value: Any) -> float:
@@ -75,6 +78,9 @@ def run_from_record(record: dict[str, Any], path: Path) -> Run:
         config_hash=str(record.get("config_hash", "")),
         finished_at=str(record.get("finished_at") or record.get("started_at") or ""),
         data_hash=(record.get("data") or {}).get("hash") if isinstance(record.get("data"), dict) else None,
+        references=record.get("references") if isinstance(record.get("references"), dict) else None,
+        epochs=record.get("epochs") if isinstance(record.get("epochs"), int) else None,
+        data_sizes=record.get("data_sizes") if isinstance(record.get("data_sizes"), dict) else {},
     )
 
 

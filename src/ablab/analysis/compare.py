@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ablab.analysis import stats
+from ablab.analysis import power, stats
 from ablab.analysis.aggregate import (
     COSTS,
     MIN_SEEDS,
@@ -31,6 +31,7 @@ from ablab.analysis.aggregate import (
     resolve_metric,
 )
 from ablab.analysis.collect import Run, Warn, warn_stderr
+from ablab.analysis.references import mark_below_floor, reference_rows, verdicts
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class _Baseline:
     summary: stats.Summary
     costs: dict[str, float]
     hashes: set[str]
+    cost_values: dict[str, pd.Series]  # per cost column, indexed by seed
 
 
 def _empty_row(variant: str, own: pd.DataFrame, summary: stats.Summary, is_baseline: bool) -> dict[str, Any]:
@@ -63,6 +65,8 @@ def _empty_row(variant: str, own: pd.DataFrame, summary: stats.Summary, is_basel
         "p_paired": math.nan,
         "test": "",
         "p_value": math.nan,
+        "se": math.nan,
+        "df": math.nan,
     }
 
 
@@ -84,6 +88,11 @@ def _against_baseline(row: dict[str, Any], x: pd.Series, base: _Baseline, confid
     use_paired = same_seeds and not math.isnan(row["p_paired"])
     row["test"] = "paired" if use_paired else "welch"
     row["p_value"] = row["p_paired"] if use_paired else row["p_welch"]
+    if use_paired:  # the interval drawn and printed is the one of the test whose p-value is shown
+        row["delta_ci_low"], row["delta_ci_high"] = stats.paired_interval(
+            x.sort_index().to_numpy(), base.values.sort_index().to_numpy(), confidence
+        )
+    row["se"], row["df"] = _standard_error(x, base, use_paired)
     if len(x) and len(base.values) and set(x.index) != set(base.values.index):
         return ["seeds differ from the baseline's: Welch only"]
     if len(x) < 2 or len(base.values) < 2:
@@ -91,15 +100,44 @@ def _against_baseline(row: dict[str, Any], x: pd.Series, base: _Baseline, confid
     return []
 
 
-def _cost_columns(row: dict[str, Any], own: pd.DataFrame, base: _Baseline) -> None:
+def _standard_error(x: pd.Series, base: _Baseline, paired: bool) -> tuple[float, float]:
+    """Standard error and degrees of freedom of the delta's test (what its detectable size needs)."""
+    if paired:
+        d = x.sort_index().to_numpy() - base.values.sort_index().to_numpy()
+        return power.paired_se(float(d.std(ddof=1)), len(d))
+    if len(x) < 2 or len(base.values) < 2:
+        return math.nan, math.nan
+    return power.welch_se(float(x.std(ddof=1)), len(x), float(base.values.std(ddof=1)), len(base.values))
+
+
+def _cost_interval(own: pd.Series, base: pd.Series, paired: bool, confidence: float) -> tuple[float, float]:
+    """The interval of a cost's delta over seeds, paired when the quality test is."""
+    own, base = own.dropna(), base.dropna()
+    if paired and set(own.index) == set(base.index) and len(own) >= 2:
+        return stats.paired_interval(own.sort_index().to_numpy(), base.sort_index().to_numpy(), confidence)
+    if len(own) >= 2 and len(base) >= 2 and (own.std() > 0 or base.std() > 0):
+        return stats.welch_interval(own.to_numpy(), base.to_numpy(), confidence)
+    if len(own) and len(base) and own.nunique() == 1 and base.nunique() == 1:  # deterministic: no spread
+        delta = float(own.iloc[0] - base.iloc[0])
+        return delta, delta
+    return math.nan, math.nan
+
+
+def _cost_columns(row: dict[str, Any], own: pd.DataFrame, base: _Baseline, confidence: float) -> None:
+    included = own[own["included"]].set_index("seed")
     for _, column, _ in COSTS:
-        mean_cost = own.loc[own["included"], column].mean()
+        mean_cost = included[column].mean()
         delta_cost = mean_cost - base.costs[column]
+        low, high = _cost_interval(
+            included[column], base.cost_values[column], row["test"] == "paired", confidence
+        )
         row.update(
             {
                 column: mean_cost,
                 f"{column}_delta": delta_cost,
                 f"{column}_delta_pct": _relative(delta_cost, base.costs[column]),
+                f"{column}_delta_pct_low": _relative(low, base.costs[column]),
+                f"{column}_delta_pct_high": _relative(high, base.costs[column]),
             }
         )
 
@@ -122,7 +160,7 @@ def _variant_row(
                 "a command-line override probably masks this ablation (e.g. model.hidden_size=... "
                 "against hidden_32); drop that override"
             )
-    _cost_columns(row, own, base)
+    _cost_columns(row, own, base, confidence)
     if summary.n == 0:
         notes.append("no completed runs")
     elif summary.n < MIN_SEEDS:
@@ -150,6 +188,28 @@ def _study_warnings(table: pd.DataFrame, frame: pd.DataFrame, base: _Baseline) -
             "see the table's excluded column"
         )
     return warnings
+
+
+def _power_hint(table: pd.DataFrame, alpha: float) -> list[str]:
+    """`mde` per variant: the smallest delta its test detects with 80% power at the level Holm asks
+    of a study's first comparison (alpha / m); and, when some delta is not significant, one line on
+    what the study could have detected."""
+    compared = ~table["is_baseline"] & table["p_value"].notna()
+    m = max(int(compared.sum()), 1)
+    table["mde"] = [power.detectable(se, df, alpha / m) for se, df in zip(table["se"], table["df"])]
+    quiet = table[compared & ~table["significant"]]
+    smallest = table.loc[compared, "mde"].median()
+    if quiet.empty or not np.isfinite(smallest):
+        return []
+    n = int(table.loc[table["is_baseline"], "n"].iloc[0])
+    hint = (
+        f"with {n} seeds and this spread, the smallest difference this study can detect at 80% power is "
+        f"{smallest:.3g} (t-test at alpha {alpha:g}/{m}, Holm's first step)"
+    )
+    typical = float(quiet["delta"].abs().median())
+    if typical < smallest:
+        hint += f"; its non-significant deltas are about {typical:.3g}: more seeds, or a larger effect"
+    return [hint]
 
 
 def compare_study(
@@ -181,6 +241,7 @@ def compare_study(
         summary=stats.summarize(values[base_name].to_numpy(), confidence),
         costs={c: included.loc[included["variant"] == base_name, c].mean() for _, c, _ in COSTS},
         hashes=set(frame.loc[frame["variant"] == base_name, "config_hash"]),
+        cost_values={c: included[included["variant"] == base_name].set_index("seed")[c] for _, c, _ in COSTS},
     )
     rows = [
         _variant_row(v, frame[frame["variant"] == v], values[v], base, confidence, study, warn)
@@ -192,7 +253,10 @@ def compare_study(
     sign = 1 if mode == "max" else -1
     table["better"] = np.where(table["delta"].notna(), sign * table["delta"] > 0, False)
 
-    warnings = ([data_note] if data_note else []) + _study_warnings(table, frame, base)
+    references, reference_notes = reference_rows(runs, base_name, key)
+    mark_below_floor(table, references, mode)
+    said = verdicts(table, references, mode) + _power_hint(table, alpha)
+    warnings = ([data_note] if data_note else []) + _study_warnings(table, frame, base) + reference_notes
     for message in warnings:
         warn(f"study {study!r}: {message}")
     return StudyComparison(
@@ -206,6 +270,8 @@ def compare_study(
         alpha=alpha,
         confidence=confidence,
         warnings=warnings,
+        references=references,
+        verdicts=said,
     )
 
 

@@ -105,6 +105,15 @@ def paired(a: Sequence[float], b: Sequence[float]) -> TTest:
     return TTest(statistic, df, _two_sided_p(statistic, df))
 
 
+def paired_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Confidence interval of mean(a - b) over matched pairs (the interval of the paired t-test)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if len(d) < 2:
+        return NAN, NAN
+    half = _t_quantile(len(d) - 1, confidence) * float(d.std(ddof=1)) / math.sqrt(len(d))
+    return float(d.mean()) - half, float(d.mean()) + half
+
+
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm's step-down adjusted p-values, in the input order; NaN entries stay NaN and do not count.
 

@@ -11,17 +11,32 @@ from ablab.analysis.aggregate import COSTS, StudyComparison
 
 DASH = "–"
 COST_DELTA_LABELS = {
-    "train_s": "Train time Δ",
-    "peak_mem_gb": "Memory Δ",
     "params_m": "Params Δ",
-    "infer_ms": "Inference Δ",
-    "infer_ms_per_clip": "Inference/clip Δ",
-    "infer_mem_gb_per_clip": "Inference mem/clip Δ",
+    "flops": "FLOPs Δ",
+    "latency_ms": "Latency Δ",
+    "latency_ms_per_sample": "Latency/sample Δ",
+    "model_mem_mb": "Model mem Δ",
+    "infer_mem_mb": "Infer mem Δ",
+    "process_rss_gb": "RSS Δ",
+    "train_s": "Train time Δ",
 }
+# Shown in the terminal (the rest is in the Markdown, HTML and CSV)
+TERMINAL_COSTS = ("params_m", "flops", "latency_ms", "model_mem_mb", "train_s")
+_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 
 def _fmt(value: float, spec: str) -> str:
     return DASH if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def si(value: float) -> str:
+    """1234567 -> `1.23M`: counts such as FLOPs at a glance."""
+    if value is None or math.isnan(value):
+        return DASH
+    for scale, suffix in _SI:
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
 
 
 def _p(value: float) -> str:
@@ -34,46 +49,86 @@ def _pct(value: float) -> str:
     return DASH if math.isnan(value) else f"{value:+.1f}%"
 
 
+def cost_delta(row: object, column: str) -> str:
+    """`+12.0% [+3.1, +20.9]`: the relative delta with its interval over seeds (one figure when the
+    cost does not vary over seeds)."""
+    delta = getattr(row, f"{column}_delta_pct")
+    low, high = getattr(row, f"{column}_delta_pct_low"), getattr(row, f"{column}_delta_pct_high")
+    if math.isnan(delta) or math.isnan(low) or abs(high - low) < 0.05:
+        return _pct(delta)
+    return f"{_pct(delta)} [{low:+.1f}, {high:+.1f}]"
+
+
 def direction(comparison: StudyComparison) -> str:
     """`higher is better` or `lower is better`, from the study's metric mode."""
     return "higher is better" if comparison.mode == "max" else "lower is better"
 
 
 def _recorded_costs(comparison: StudyComparison) -> list[tuple[str, str, str]]:
-    """The cost columns some run of the study recorded (per-clip costs exist only for generators)."""
+    """The cost columns some run of the study recorded (older records lack the newer ones)."""
     return [cost for cost in COSTS if comparison.table[cost[1]].notna().any()]
 
 
-def formatted_table(comparison: StudyComparison) -> pd.DataFrame:
-    """One row of strings per variant, with the columns every text output shows."""
+def _cost_value(column: str, value: float) -> str:
+    return si(value) if column == "flops" else _fmt(value, ".4g")
+
+
+def _variant_rows(comparison: StudyComparison) -> list[dict[str, str]]:
+    mean_column, ci_column = mean_label(comparison), f"{comparison.confidence:.0%} CI"
     rows = []
     for r in comparison.table.itertuples():
-        delta = _fmt(r.delta, "+.4f")
-        if r.significant:
-            delta += "*"
-        notes = "; ".join(part for part in (r.notes, r.excluded) if part)
+        delta = _fmt(r.delta, "+.4f") + ("*" if r.significant else "")
         row = {
             "Variant": r.variant,
             "Status": r.status,
             "n": str(r.n),
-            f"{comparison.metric} (mean ± std)": (
-                DASH if math.isnan(r.mean) else f"{r.mean:.4f} ± {_fmt(r.std, '.4f')}"
-            ),
-            f"{comparison.confidence:.0%} CI": (
-                DASH if math.isnan(r.ci_low) else f"[{r.ci_low:.4f}, {r.ci_high:.4f}]"
-            ),
+            mean_column: DASH if math.isnan(r.mean) else f"{r.mean:.4f} ± {_fmt(r.std, '.4f')}",
+            ci_column: DASH if math.isnan(r.ci_low) else f"[{r.ci_low:.4f}, {r.ci_high:.4f}]",
             "Quality Δ": delta,
             "Quality Δ%": _pct(r.delta_pct),
             "p": _p(r.p_value) + (f" ({r.test})" if r.test and not math.isnan(r.p_value) else ""),
             "p (Holm)": _p(r.p_holm),
+            "Detectable Δ": _fmt(getattr(r, "mde", math.nan), ".3g"),
         }
         for _, column, label in _recorded_costs(comparison):
-            row[label] = _fmt(getattr(r, column), ".4g")
-            row[COST_DELTA_LABELS[column]] = (
-                DASH if r.is_baseline else _pct(getattr(r, f"{column}_delta_pct"))
-            )
-        row["Notes"] = notes
+            value = _cost_value(column, getattr(r, column))
+            row[label] = value if r.is_baseline else f"{value} ({cost_delta(r, column)})"
+        row["Notes"] = "; ".join(part for part in (r.notes, r.excluded) if part)
         rows.append(row)
+    return rows
+
+
+def _reference_rows(comparison: StudyComparison, columns: list[str]) -> list[dict[str, str]]:
+    base = comparison.table[comparison.table["is_baseline"]].iloc[0]["mean"]
+    rows = []
+    for ref in comparison.references.itertuples():
+        row = dict.fromkeys(columns, DASH)
+        delta = ref.value - base
+        row.update(
+            {
+                "Variant": f"[{ref.kind}] {ref.name}",
+                "Status": "reference",
+                mean_label(comparison): f"{ref.value:.4f}",
+                "Quality Δ": _fmt(delta, "+.4f"),
+                "Quality Δ%": _pct(100 * delta / abs(base) if base else math.nan),
+                "Notes": ref.note,
+            }
+        )
+        rows.append(row)
+    return rows
+
+
+def mean_label(comparison: StudyComparison) -> str:
+    """The header of the quality column."""
+    return f"{comparison.metric} (mean ± std)"
+
+
+def formatted_table(comparison: StudyComparison, references: bool = True) -> pd.DataFrame:
+    """One row of strings per variant, then the study's reference rows (floors, classical models,
+    ceilings on the same split), with the columns every text output shows."""
+    rows = _variant_rows(comparison)
+    if references and len(comparison.references):
+        rows += _reference_rows(comparison, list(rows[0]))
     return pd.DataFrame(rows)
 
 
@@ -97,10 +152,14 @@ def legend(comparison: StudyComparison) -> str:
     return (
         f"Metric `{comparison.metric}` ({direction(comparison)}): mean ± sample std over seeds (ddof=1), "
         f"{comparison.confidence:.0%} t-interval. Baseline `{comparison.baseline}` "
-        f"({comparison.baseline_rule}). Quality Δ = variant mean − baseline mean; p from the paired t-test "
-        f"when the variant ran the baseline's seeds, else Welch's t-test; Holm-corrected over {comparisons} "
-        f"comparison(s); `*` marks p (Holm) < {comparison.alpha:g}. Cost Δ are relative to the baseline. "
-        "Failed, diverged and unfinished runs are listed, never averaged in."
+        f"({comparison.baseline_rule}). Quality Δ = variant mean − baseline mean; p and its interval from "
+        f"the paired t-test when the variant ran the baseline's seeds, else Welch's t-test; Holm-corrected "
+        f"over {comparisons} comparison(s); `*` marks p (Holm) < {comparison.alpha:g}. Detectable Δ: the "
+        f"smallest delta the test detects with 80% power at alpha/{max(comparisons, 1)}. Costs: the variant's "
+        "mean, then its Δ relative to the baseline with the interval over seeds; model memory is the model's "
+        "own (CUDA allocator, or tensors on CPU), RSS the whole process. Rows `[floor]`, `[classical]`, "
+        "`[ceiling]`: rules that learn nothing, classical models and oracles on the same test split with "
+        "the same metric. Failed, diverged and unfinished runs are listed, never averaged in."
     )
 
 
@@ -119,14 +178,11 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def to_markdown(comparison: StudyComparison) -> str:
-    """The whole comparison as a Markdown document."""
-    parts = [
-        f"# Ablation report: {comparison.study}",
-        "",
-        legend(comparison),
-        "",
-        markdown_table(formatted_table(comparison)),
-    ]
+    """The whole comparison as a Markdown document; what the references say comes first."""
+    parts = [f"# Ablation report: {comparison.study}", ""]
+    parts += [f"> **{v}**" for v in comparison.verdicts]
+    parts += ["", legend(comparison)] if comparison.verdicts else [legend(comparison)]
+    parts += ["", markdown_table(formatted_table(comparison))]
     excluded = excluded_runs(comparison)
     if len(excluded):
         parts += ["", "## Runs not averaged in", "", markdown_table(excluded)]
@@ -136,7 +192,8 @@ def to_markdown(comparison: StudyComparison) -> str:
 
 
 def write_tables(comparison: StudyComparison, out_dir: Path) -> list[Path]:
-    """comparison_table.csv (numbers), comparison_table.md, runs.csv (one row per run)."""
+    """comparison_table.csv (numbers), comparison_table.md, runs.csv (one row per run), references.csv
+    (the floors and ceilings, every metric they were scored on)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path, runs_path = (
         out_dir / name for name in ("comparison_table.csv", "comparison_table.md", "runs.csv")
@@ -146,17 +203,23 @@ def write_tables(comparison: StudyComparison, out_dir: Path) -> list[Path]:
     ).to_csv(csv_path, index=False)
     md_path.write_text(to_markdown(comparison))
     comparison.runs.to_csv(runs_path, index=False)
-    return [csv_path, md_path, runs_path]
+    written = [csv_path, md_path, runs_path]
+    if len(comparison.references):
+        comparison.references.to_csv(out_dir / "references.csv", index=False)
+        written.append(out_dir / "references.csv")
+    return written
 
 
 def rich_table(comparison: StudyComparison):
-    """A compact rich Table for the terminal (quality, its delta and p, cost deltas, notes); variants
-    without completed runs in red, significant deltas green when better and red when worse."""
+    """A compact rich Table for the terminal (quality, its delta and p, cost deltas, notes; then the
+    reference rows); variants without completed runs in red, significant deltas green when better and
+    red when worse, reference rows dim."""
     from rich.markup import escape
     from rich.table import Table
 
-    text = formatted_table(comparison)
-    mean_column, ci_column = text.columns[3], text.columns[4]
+    text = formatted_table(comparison, references=False)
+    mean_column, ci_column = mean_label(comparison), f"{comparison.confidence:.0%} CI"
+    costs = [(c, label) for _, c, label in _recorded_costs(comparison) if c in TERMINAL_COSTS]
     columns = [
         "Variant",
         "n",
@@ -164,7 +227,7 @@ def rich_table(comparison: StudyComparison):
         ci_column,
         "Quality Δ",
         "p (Holm)",
-        *(COST_DELTA_LABELS[column] for _, column, _ in _recorded_costs(comparison)),
+        *(COST_DELTA_LABELS[c] for c, _ in costs),
         "Notes",
     ]
     table = Table(
@@ -172,14 +235,7 @@ def rich_table(comparison: StudyComparison):
         f"baseline {comparison.baseline}",
         title_justify="left",
     )
-    short = {
-        mean_column: "mean ± std",
-        "Train time Δ": "Train Δ",
-        "Memory Δ": "Mem Δ",
-        "Inference Δ": "Infer Δ",
-        "Inference/clip Δ": "Infer/clip Δ",
-        "Inference mem/clip Δ": "Infer mem/clip Δ",
-    }
+    short = {mean_column: "mean ± std", "Train time Δ": "Train Δ", "Model mem Δ": "Mem Δ"}
     for column in columns:
         table.add_column(
             short.get(column, column),
@@ -190,6 +246,10 @@ def rich_table(comparison: StudyComparison):
         )
     for row, numbers in zip(text.itertuples(index=False), comparison.table.itertuples()):
         cells = {c: escape(str(v)) for c, v in zip(text.columns, row)}
+        for column, _ in costs:
+            cells[COST_DELTA_LABELS[column]] = (
+                DASH if numbers.is_baseline else escape(cost_delta(numbers, column))
+            )
         if numbers.delta_pct == numbers.delta_pct:
             cells["Quality Δ"] += f" ({_pct(numbers.delta_pct)})"
         if numbers.significant:
@@ -199,4 +259,6 @@ def rich_table(comparison: StudyComparison):
             cells["Notes"] = "; ".join(p for p in (escape(numbers.status), cells["Notes"]) if p)
         style = "red" if numbers.n == 0 else ("bold" if numbers.is_baseline else None)
         table.add_row(*(cells[c] for c in columns), style=style)
+    for reference in _reference_rows(comparison, columns):
+        table.add_row(*(escape(str(reference.get(c, DASH))) for c in columns), style="dim")
     return table

@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         console.width = max(console.width, 160)  # piped into a log: do not squeeze the table to 80
     for report in reports:
         comparison = report.comparison
+        for verdict in comparison.verdicts:  # what the references say, before any number is read
+            console.print(
+                f"note: {comparison.study}: {verdict}", style="bold yellow", markup=False, highlight=False
+            )
         console.print(rich_table(comparison))
         console.print(
             f"baseline: {comparison.baseline} ({comparison.baseline_rule}); "

@@ -48,6 +48,12 @@ class Task(L.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
 
+    def inference(self, batch: Any) -> Any:
+        """One prediction for a batch, what the cost figures time and count (`cost/flops`,
+        `cost/latency_ms`): the forward on the batch's inputs. A task whose prediction is more (a
+        sampling loop) or takes other inputs says so here."""
+        return forward_inputs(self, batch)
+
     def data_info(self) -> DataInfo:
         """What the data module says of its data (`info()`), or an empty `DataInfo` without one."""
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
@@ -148,6 +154,12 @@ class StagedTask(Task):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
+
+
+def forward_inputs(module: nn.Module, batch: Any) -> Any:
+    """`module(inputs)` for a batch of `(inputs, targets...)` or a bare tensor."""
+    inputs = batch[0] if isinstance(batch, list | tuple) else batch
+    return module(inputs)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -283,6 +283,8 @@ def _train(
             params=outcome.params,
             epochs=outcome.epochs,
             best_checkpoint=outcome.best_checkpoint,
+            references=outcome.references,
+            data_sizes=outcome.data_sizes,
         )
     except Exception as exc:
         user_error = find_user_error(exc)

@@ -20,6 +20,8 @@ class Outcome:
     epochs: int = 0
     best_checkpoint: str | None = None
     is_global_zero: bool = True
+    references: dict[str, Any] | None = None
+    data_sizes: dict[str, int] = field(default_factory=dict)
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
@@ -129,6 +131,18 @@ def _best(trainer: Any, metric: str) -> tuple[str | None, dict[str, float], int]
     return best, fit_metrics, epochs
 
 
+def split_sizes(datamodule: Any) -> dict[str, int]:
+    """Samples per split, for the record and the report's run settings; empty where the data module
+    cannot say (no `dataset(split)`, or not set up in this process, as under ddp_spawn)."""
+    sizes = {}
+    for split in ("train", "val", "test"):
+        try:
+            sizes[split] = len(datamodule.dataset(split))
+        except Exception:
+            continue
+    return sizes
+
+
 def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Outcome:
     """Seed, instantiate, fit (resuming from `resume_from`), test the best checkpoint."""
     import lightning as L
@@ -139,6 +153,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
     from ablab.lightning.task import count_parameters
     from ablab.runs.checkpoints import safe_loading
     from ablab.runs.console import route_library_logs
+    from ablab.runs.references import run_references
 
     route_library_logs()
     threads = threads_per_job()
@@ -173,6 +188,8 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, resume_from: Path | None) -> Ou
         if best and Path(best).is_relative_to(run_dir)
         else best,
         is_global_zero=trainer.is_global_zero,
+        references=run_references(cfg, datamodule) if trainer.is_global_zero else None,
+        data_sizes=split_sizes(datamodule),
     )
     finish_runs(loggers, {**outcome.metrics, **outcome.cost})
     return outcome

@@ -93,6 +93,10 @@ class BinaryTask(StagedTask):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.model(x, mask)
 
+    def inference(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits of a batch of cached embeddings (the encoder ran once, into the cache)."""
+        return self(batch["x"], batch["mask"])
+
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         logits = self(batch["x"], batch["mask"])
         loss = self.loss(logits, batch["y"])

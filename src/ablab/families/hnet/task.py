@@ -17,6 +17,21 @@ from ablab.families.hnet.metrics import SampleWeightedF1
 from ablab.lightning.task import StagedTask
 
 
+def association_metrics(threshold: float, prefix: str = "") -> MetricCollection:
+    """Accuracy, precision, recall and F1 of the thresholded association matrix (the references score
+    their rules with the same). validate_args=False: inputs are the task's own tensors, and the checks
+    cost time every step."""
+    return MetricCollection(
+        {
+            "accuracy": BinaryAccuracy(threshold=threshold, validate_args=False),
+            "precision": BinaryPrecision(threshold=threshold, validate_args=False),
+            "recall": BinaryRecall(threshold=threshold, validate_args=False),
+            "f1": BinaryF1Score(threshold=threshold, validate_args=False),
+        },
+        prefix=prefix,
+    )
+
+
 class HNetTask(StagedTask):
     """Loss: BCE(matrix) + BCE(row-max, row sums of A) + BCE(column-max, column sums of A), weighted."""
 
@@ -38,18 +53,7 @@ class HNetTask(StagedTask):
         require(0.0 < threshold < 1.0, "task.threshold", threshold, "must be in (0, 1)")
         self.loss_weights = tuple(float(w) for w in loss_weights)
         self.threshold = threshold
-        # validate_args=False: inputs are this task's own tensors, and the checks cost time every step.
-        self.metrics = self.per_stage(
-            lambda stage: MetricCollection(
-                {
-                    "accuracy": BinaryAccuracy(threshold=threshold, validate_args=False),
-                    "precision": BinaryPrecision(threshold=threshold, validate_args=False),
-                    "recall": BinaryRecall(threshold=threshold, validate_args=False),
-                    "f1": BinaryF1Score(threshold=threshold, validate_args=False),
-                },
-                prefix=f"{stage}/",
-            )
-        )
+        self.metrics = self.per_stage(lambda stage: association_metrics(threshold, f"{stage}/"))
         self.weighted_f1 = self.per_stage(lambda stage: SampleWeightedF1(threshold))
         self.register_buffer("cell_weights", torch.ones(model.max_len**2), persistent=True)
 

@@ -13,10 +13,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import torch
@@ -160,51 +156,3 @@ def lpips_metric() -> tuple[nn.Module | None, str]:
     from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
     return LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True), "LPIPS (AlexNet)"
-
-
-def _release_free_heap() -> None:
-    """Return the C heap's free pages to the system where the C library can (glibc); else nothing."""
-    import ctypes
-    import ctypes.util
-
-    with suppress(OSError, AttributeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-
-
-@contextmanager
-def peak_memory(device: torch.device, interval_s: float = 0.002) -> Iterator[dict[str, float]]:
-    """Peak extra memory (GB) used inside the block: the CUDA allocator's peak above the start on GPU
-    (this resets CUDA peak statistics), else the peak process RSS above the start, polled. On CPU the
-    heap first gives its free pages back to the system (glibc `malloc_trim`): after training, freed
-    activations would otherwise be reused without the RSS moving, and sampling would look free."""
-    result = {"peak_gb": 0.0}
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        start = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        yield result
-        torch.cuda.synchronize(device)
-        result["peak_gb"] = (torch.cuda.max_memory_allocated(device) - start) / 1e9
-        return
-    import psutil
-
-    _release_free_heap()
-    process = psutil.Process()
-    start = process.memory_info().rss
-    peak = [start]
-    done = threading.Event()
-
-    def poll() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], process.memory_info().rss)
-            time.sleep(interval_s)
-
-    thread = threading.Thread(target=poll, daemon=True)
-    thread.start()
-    try:
-        yield result
-    finally:
-        done.set()
-        thread.join()
-        peak[0] = max(peak[0], process.memory_info().rss)
-        result["peak_gb"] = (peak[0] - start) / 1e9
