@@ -209,3 +209,19 @@ def test_a_semicolon_separated_file_gets_a_hint_about_the_delimiter(tmp_path: Pa
     )
     with pytest.raises(DataError, match="looks ';'-separated"):
         read_csv_table(path, label_column=None, feature_columns=["a", "b"])  # --predict reads it too
+
+
+def test_the_motif_set_is_balanced_deterministic_and_beyond_a_linear_model() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from ablab.families.hybrid.motifs import CLASSES, generate_motifs
+
+    features, labels, names, classes = generate_motifs(rows=800, seed=3)
+    again, _, _, _ = generate_motifs(rows=800, seed=3)
+    assert np.array_equal(features, again) and classes == list(CLASSES) and len(names) == 48
+    assert np.bincount(labels).tolist() == [200, 200, 200, 200]
+    # Motifs at random places with zero sum: a linear model on the raw features stays far from solving it.
+    model = LogisticRegression(max_iter=2000).fit(features[:600], labels[:600])
+    assert model.score(features[600:], labels[600:]) < 0.55
+    with pytest.raises(ConfigError, match=r"data\.motifs\.length"):
+        generate_motifs(length=20, min_gap=16)

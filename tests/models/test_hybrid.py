@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from ablab.components.attention import ConvAttention, MultiHeadAttention, NoAttention
 from ablab.components.pooling import LastPool, MaxPool, MeanPool
 from ablab.errors import ConfigError
-from ablab.families.hybrid.model import HybridCNNLSTM, conv_lengths
+from ablab.families.hybrid.model import HybridCNNLSTM, NoRecurrence, conv_lengths
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -25,7 +25,8 @@ def build(num_features: int = 13, **kwargs: object) -> HybridCNNLSTM:
 
 def compose_model(*overrides: str) -> torch.nn.Module:
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("train", overrides=["experiment=hybrid", *overrides])
+        # On wine (13 features, 3 classes), so the shapes below are its shapes; the default data is motifs.
+        cfg = compose("train", overrides=["experiment=hybrid", "data=wine", *overrides])
     return instantiate(cfg.model)
 
 
@@ -103,6 +104,7 @@ def test_default_config_is_mha_with_configurable_heads_and_mean_pooling() -> Non
         ("cnn_blocks_1", lambda m: len(m.cnn) == 1 and m.sequence_length == 6),
         ("pool_max", lambda m: isinstance(m.pooling, MaxPool)),
         ("pool_last", lambda m: isinstance(m.pooling, LastPool)),
+        ("no_recurrence", lambda m: isinstance(m.lstm, NoRecurrence) and m.classifier.in_features == 32),
     ],
 )
 def test_each_ablation_changes_its_part_and_still_runs(variant: str, check: object) -> None:
@@ -110,6 +112,14 @@ def test_each_ablation_changes_its_part_and_still_runs(variant: str, check: obje
     assert check(model)
     model.eval()
     assert model(torch.randn(4, 13)).shape == (4, 3)
+
+
+def test_the_default_data_is_the_motif_set_that_sizes_the_model() -> None:
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=hybrid"])
+    model = instantiate(cfg.model)
+    assert cfg.data.source == "motifs"
+    assert (model.num_features, model.num_classes, model.sequence_length) == (48, 4, 12)
 
 
 def test_other_data_sets_size_the_model() -> None:

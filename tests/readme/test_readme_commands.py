@@ -180,13 +180,19 @@ def hybrid_checkpoint(typed, clone) -> Path:
 
 
 def test_ablab_eval_predicts_the_rows_of_a_csv(typed, clone, hybrid_checkpoint) -> None:
-    from sklearn.datasets import load_wine
+    """New rows of the hybrid default's data (the motif sequences, fresh ones: another seed)."""
+    import pandas as pd
 
-    wine = load_wine(as_frame=True).frame.drop(columns="target").head(7)
-    wine.to_csv(clone / "rows.csv", index=False)
+    from ablab.families.hybrid.motifs import CLASSES, generate_motifs
+
+    features, labels, names, _ = generate_motifs(rows=7, seed=123)
+    rows = pd.DataFrame(features, columns=names).assign(label=[CLASSES[i] for i in labels])
+    rows.to_csv(clone / "rows.csv", index=False)
     typed(f"ablab-eval {hybrid_checkpoint} --predict rows.csv --out predictions.csv")
-    lines = (clone / "predictions.csv").read_text().splitlines()
-    assert len(lines) == 8 and "class" in lines[0]
+    predictions = pd.read_csv(clone / "predictions.csv")
+    assert len(predictions) == 7
+    assert set(predictions["prediction"]) <= set(CLASSES)
+    assert {f"p_{name}" for name in CLASSES} <= set(predictions.columns)
 
 
 def test_ablab_explain_draws_its_figures(typed, clone, hybrid_checkpoint) -> None:

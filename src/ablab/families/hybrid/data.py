@@ -1,5 +1,5 @@
-"""Tabular classification data: a CSV file or one of scikit-learn's bundled sets (wine, breast_cancer,
-digits), checked row by row, split stratified by the data seed, with a scaler fitted on the training
+"""Tabular classification data: generated motif sequences (ablab.families.hybrid.motifs, the default),
+a CSV file or one of scikit-learn's bundled sets (wine, breast_cancer, digits), checked row by row, split stratified by the data seed, with a scaler fitted on the training
 split only.
 
 Features are handed out unscaled; the scaler (`feature_mean`, `feature_std`) travels with the task, so
@@ -21,7 +21,7 @@ from ablab.lightning.csvfiles import delimiter_hint
 from ablab.lightning.datamodule import DataInfo, SplitDataModule
 
 BUNDLED = ("wine", "breast_cancer", "digits")
-SOURCES = (*BUNDLED, "csv")
+SOURCES = ("motifs", *BUNDLED, "csv")
 SPLITS = ("train", "val", "test")
 
 
@@ -52,6 +52,14 @@ def load_bundled(name: str) -> Table:
         [str(n) for n in bunch.target_names],
         origin=f"sklearn {name}",
     )
+
+
+def motif_table(settings: dict[str, float], seed: int) -> Table:
+    """The generated motif set (`data.motifs.*` settings), drawn from the data seed."""
+    from ablab.families.hybrid.motifs import generate_motifs
+
+    features, labels, names, classes = generate_motifs(**settings, seed=seed)
+    return Table(features, labels, names, classes, origin="data.source=motifs")
 
 
 def _first(bad: np.ndarray) -> int:
@@ -264,7 +272,7 @@ class TabularDataModule(SplitDataModule):
 
     def __init__(
         self,
-        source: str = "wine",
+        source: str = "motifs",
         path: str | None = None,
         label_column: str = "label",
         feature_columns: list[str] | None = None,
@@ -276,6 +284,7 @@ class TabularDataModule(SplitDataModule):
         batch_size: int = 16,
         num_workers: int = 0,
         seed: int = 0,
+        motifs: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
         require(source in SOURCES, "data.source", source, f"must be one of {', '.join(SOURCES)}")
@@ -296,6 +305,8 @@ class TabularDataModule(SplitDataModule):
                 list(feature_columns) if feature_columns else None,
                 list(class_names) if class_names else None,
             )
+        elif source == "motifs":
+            table = motif_table(dict(motifs or {}), seed)
         else:
             table = load_bundled(source)
         self.table = table

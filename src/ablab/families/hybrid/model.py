@@ -39,6 +39,30 @@ class ConvBlock(nn.Module):
         return self.pool(self.act(self.norm(self.conv(x))))
 
 
+def lstm(in_features: int, hidden: int, layers: int, bidirectional: bool, dropout: float) -> nn.LSTM:
+    """The recurrent layer (`model/recurrent=lstm`): a batch-first LSTM over the CNN's time steps."""
+    return nn.LSTM(
+        in_features,
+        hidden,
+        layers,
+        batch_first=True,
+        bidirectional=bidirectional,
+        dropout=dropout if layers > 1 else 0.0,
+    )
+
+
+class NoRecurrence(nn.Module):
+    """`model/recurrent=none`: the CNN's time steps go on unchanged, so nothing but the convolutions'
+    reach relates one step to another (LSTM settings are ignored)."""
+
+    def __init__(self, in_features: int, *_: object) -> None:
+        super().__init__()
+        self.hidden_size, self.bidirectional = in_features, False
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return x, None
+
+
 class HybridCNNLSTM(nn.Module):
     """Classifies B x F feature vectors; forward returns (B, num_classes) logits."""
 
@@ -57,6 +81,7 @@ class HybridCNNLSTM(nn.Module):
         lstm_layers: int = 2,
         bidirectional: bool = True,
         dropout: float = 0.0,
+        recurrent: Callable[..., nn.Module] = lstm,
     ) -> None:
         super().__init__()
         require(num_features >= 1, "model.num_features", num_features, "must be >= 1")
@@ -89,15 +114,8 @@ class HybridCNNLSTM(nn.Module):
                 for c_in, c_out in itertools.pairwise(channels)
             )
         )
-        self.lstm = nn.LSTM(
-            channels[-1],
-            lstm_hidden,
-            lstm_layers,
-            batch_first=True,
-            bidirectional=bidirectional,
-            dropout=dropout if lstm_layers > 1 else 0.0,
-        )
-        features = lstm_hidden * (2 if bidirectional else 1)
+        self.lstm = recurrent(channels[-1], lstm_hidden, lstm_layers, bidirectional, dropout)
+        features = self.lstm.hidden_size * (2 if self.lstm.bidirectional else 1)
         self.attention = attention(features)
         self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
