@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SWEEP ?= hnet
 ARGS ?=
+# Test workers: most tests wait on a subprocess of one thread, so two workers keep both cores busy.
+TEST_JOBS ?= 2
 # The study folder a sweep writes to, <paths.log_dir>/<study>, read from the sweep's own config. Sweep-style
 # arguments (seed=1,2, glob(...), range(...)) are left out: a single-run --cfg would refuse them.
 STUDY_ARGS = $$(for a in $(ARGS); do case "$$a" in *,*|*'('*) ;; *) printf '%s ' "$$a";; esac; done)
@@ -25,7 +27,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks train.py

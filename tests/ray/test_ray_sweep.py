@@ -36,7 +36,7 @@ def _complete(record: dict) -> None:
     assert record["status"] == "completed", record.get("error")
     for key in ("test/f1_weighted", "val/f1_weighted"):
         assert 0 <= record["metrics"][key] <= 1
-    for key in ("cost/train_s", "cost/params_m", "cost/infer_ms"):
+    for key in ("cost/train_s", "cost/params_m", "cost/latency_ms"):
         assert record["cost"][key] > 0
     assert record["epochs"] == 2 and record["wall_time_s"] > 0 and record["finished_at"]
     assert record["versions"]["torch"] and len(record["config_hash"]) == 10

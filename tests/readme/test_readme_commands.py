@@ -75,6 +75,7 @@ def test_a_plain_multirun_is_its_own_study_with_one_line_per_run(typed, clone) -
     assert (study / "report" / "comparison_table.md").is_file()
 
 
+@pytest.mark.ray
 def test_a_study_runs_as_ray_tasks_on_a_ray_started_for_it(typed, clone, tmp_path) -> None:
     pytest.importorskip("ray", reason="Ray is not installed: make install installs the ray extra")
     # Ray 2.60 writes its authentication token under ~/.ray: a HOME of the test's own.
@@ -185,12 +186,12 @@ def test_ablab_eval_predicts_the_rows_of_a_csv(typed, clone, hybrid_checkpoint) 
 
     from ablab.families.hybrid.motifs import CLASSES, generate_motifs
 
-    features, labels, names, _ = generate_motifs(rows=7, seed=123)
+    features, labels, names, _ = generate_motifs(rows=8, seed=123)
     rows = pd.DataFrame(features, columns=names).assign(label=[CLASSES[i] for i in labels])
     rows.to_csv(clone / "rows.csv", index=False)
     typed(f"ablab-eval {hybrid_checkpoint} --predict rows.csv --out predictions.csv")
     predictions = pd.read_csv(clone / "predictions.csv")
-    assert len(predictions) == 7
+    assert len(predictions) == 8
     assert set(predictions["prediction"]) <= set(CLASSES)
     assert {f"p_{name}" for name in CLASSES} <= set(predictions.columns)
 

@@ -29,11 +29,12 @@ BASELINE_COLOUR = "#000000"
 # Cost keys a record may hold, in the order their panels appear, with the label each panel gets.
 COST_PANELS = (
     ("cost/train_s", "train time (s)"),
-    ("cost/peak_mem_gb", "peak memory (GB)"),
-    ("cost/flops", "FLOPs"),
+    ("cost/flops", "FLOPs per sample"),
     ("cost/params_m", "parameters (M)"),
-    ("cost/infer_ms", "inference (ms per batch)"),
-    ("cost/infer_ms_per_clip", "inference (ms per clip)"),
+    ("cost/latency_ms", "latency (ms per batch, median)"),
+    ("cost/latency_ms_per_sample", "latency (ms per sample, median)"),
+    ("cost/model_mem_mb", "the model's memory (MB)"),
+    ("cost/process_rss_gb", "process peak RSS (GB)"),
 )
 # W&B's own system metrics worth a panel: every per-GPU figure, and the process's memory and CPU.
 WANDB_SYSTEM = re.compile(r"^(gpu\.\d+\.\w+|proc\.memory\.rssMB|cpu)$")
