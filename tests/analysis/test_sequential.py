@@ -66,3 +66,22 @@ def test_undecided_at_the_last_look() -> None:
     decisions = decide([list(rng.normal(0, 0.01, 10))], Plan())
     assert decisions[0].state == "undecided" and decisions[0].seeds == 10
     assert decisions[0].next_seeds is None
+
+
+def test_a_verdict_once_reached_stays_as_the_study_goes_on() -> None:
+    rng = np.random.default_rng(6)
+    effects = np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 2.0])[:, None] * 0.01
+    full = effects + rng.normal(0, 0.01, (6, 10)) - rng.normal(0, 0.01, (1, 10))
+    earlier: dict[int, tuple[str, int]] = {}
+    for n in Plan().looks:
+        # a decided comparison's seeds end at its decision; the open ones have this look's seeds
+        seeds = {i: n for i in range(6)} | {i: len_ for i, (_, len_) in earlier.items()}
+        states = decide([full[i, : seeds[i]] for i in range(6)], Plan(), margin=0.005)
+        for i, (state, _) in earlier.items():
+            assert states[i].state == state
+        earlier |= {
+            i: (s.state, s.seeds)
+            for i, s in enumerate(states)
+            if s.state in ("better", "worse", "equivalent")
+        }
+    assert earlier  # some comparison was decided on the way

@@ -167,3 +167,23 @@ def test_step_down_is_holm_for_one_family_and_shaffer_for_disjoint_pairs() -> No
     # the leading axis holds independent studies (the simulation's batch)
     batch = step_down(np.array([[0.01, 0.011, 0.02, 0.03], [0.03, 0.02, 0.011, 0.01]]), [0, 0, 1, 1])
     assert batch[1] == pytest.approx([0.03, 0.022, 0.022, 0.02])
+
+
+@pytest.mark.parametrize(
+    ("experiment", "margin"), [("hnet", 0.005), ("hybrid", 0.01), ("amp", 0.005), ("text2sign", 0.016)]
+)
+def test_each_experiment_sets_its_margin_outside_the_run_identity(experiment, margin, tmp_path) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from ablab.runs.identity import config_hash, register_resolvers
+    from tests.conftest import ROOT
+
+    register_resolvers()
+    common = [f"experiment={experiment}", f"paths.cache_dir={tmp_path}"]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg, other, reseeded = (
+            compose("train", overrides=[*common, *extra]) for extra in ([], ["report.margin=0.5"], ["seed=2"])
+        )
+    assert cfg.report.margin == margin
+    assert config_hash(cfg) == config_hash(other)  # a new margin re-judges, never re-runs
+    assert config_hash(cfg) != config_hash(reseeded)
