@@ -30,6 +30,7 @@ def make_record(
     data: str | None = None,
     finished_at: str = "2026-01-01T00:10:00+0000",
     references: dict[str, Any] | None = None,
+    margin: float | None = None,
 ) -> dict[str, Any]:
     """A schema-1 record as the runner writes it; `value` is test/<metric> (val/<metric> a bit higher)."""
     config_hash = hashlib.sha256(f"{study}/{variant}/{seed}/{config}/{data}".encode()).hexdigest()[:10]
@@ -48,6 +49,7 @@ def make_record(
         "cost": {},
         "started_at": "2026-01-01T00:00:00+0000",
         "data": {"hash": data, "files": {}} if data else None,
+        "report": {"margin": margin},
     }
     if status == "completed":
         record["metrics"] = {f"test/{metric}": value, f"val/{metric}": value + 0.01, **(extra_metrics or {})}

@@ -69,6 +69,12 @@ def test_report_cli_on_a_real_sweep_writes_tables_plots_and_html(tiny_study) -> 
     html = (out / "report.html").read_text()
     assert len(re.findall(r'src="data:image/png;base64,', html)) == len(SHOWN)
     assert "n<3: low power" in (out / "comparison_table.md").read_text()
+    # the experiment's report.margin is in every record and the verdicts use it
+    assert {r["report"]["margin"] for r in records} == {0.005}
+    assert "beyond the margin 0.005" in (out / "comparison_table.md").read_text()
+    verdicts = table.loc[["no_attention", "relu"], "verdict"]
+    assert all(v in ("better", "worse", "equivalent", "undecided at n = 2") for v in verdicts)
+    assert table.loc["baseline", "verdict"] == "baseline" and "Verdict" in html
 
 
 def test_notebook_loads_the_study_and_shows_table_and_plots(tiny_study, tmp_path, monkeypatch) -> None:

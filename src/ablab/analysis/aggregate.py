@@ -54,6 +54,8 @@ class StudyComparison:
     references: pd.DataFrame = field(default_factory=pd.DataFrame)
     # what a reader must know before the table: the baseline against its floor, small n
     verdicts: list[str] = field(default_factory=list)
+    # the smallest difference that matters (report.margin, metric units); None: not set
+    margin: float | None = None
 
     @property
     def curve_metric(self) -> str:

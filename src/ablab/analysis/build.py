@@ -56,10 +56,12 @@ def load_studies(
     baseline: str | None = None,
     metric: str | None = None,
     alpha: float = 0.05,
+    margin: float | None = None,
     warn: Warn = warn_stderr,
 ) -> list[StudyComparison]:
     """Every study found under `paths`, compared with its baseline (DataError on bad input)."""
-    return compare(collect_runs(paths, warn), baseline=baseline, metric=metric, alpha=alpha, warn=warn)
+    runs = collect_runs(paths, warn)
+    return compare(runs, baseline=baseline, metric=metric, alpha=alpha, margin=margin, warn=warn)
 
 
 def load_study(path: Path | str, *, study: str | None = None, **options) -> StudyComparison:
@@ -105,13 +107,14 @@ def make_reports(
     baseline: str | None = None,
     metric: str | None = None,
     alpha: float = 0.05,
+    margin: float | None = None,
     warn: Warn = warn_stderr,
 ) -> list[Report]:
     """Report every study under `paths`: into `out` (default `<first path>/report`), or into
     `<out>/<study>` each when there are several studies."""
     if not paths:
         raise DataError("no folders given: pass one or more sweep or run folders (e.g. logs/hnet_ablation)")
-    studies = load_studies(paths, baseline=baseline, metric=metric, alpha=alpha, warn=warn)
+    studies = load_studies(paths, baseline=baseline, metric=metric, alpha=alpha, margin=margin, warn=warn)
     root = Path(out) if out is not None else Path(paths[0]) / REPORT_DIR
     sources = [Path(p) for p in paths]
     if len(studies) == 1:

@@ -49,6 +49,7 @@ class Run:
     references: dict[str, Any] | None = None  # the data set's floors and ceilings ({key, rows})
     epochs: int | None = None
     data_sizes: dict[str, int] = field(default_factory=dict)
+    margin: float | None = None  # report.margin when the run was made: the smallest difference that matters
 
 
 def _number(value: Any) -> float:
@@ -81,7 +82,14 @@ def run_from_record(record: dict[str, Any], path: Path) -> Run:
         references=record.get("references") if isinstance(record.get("references"), dict) else None,
         epochs=record.get("epochs") if isinstance(record.get("epochs"), int) else None,
         data_sizes=record.get("data_sizes") if isinstance(record.get("data_sizes"), dict) else {},
+        margin=_margin(record),
     )
+
+
+def _margin(record: dict[str, Any]) -> float | None:
+    report = record.get("report")
+    value = report.get("margin") if isinstance(report, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def find_run_dirs(root: Path) -> list[Path]:

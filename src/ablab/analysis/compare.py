@@ -32,6 +32,8 @@ from ablab.analysis.aggregate import (
 )
 from ablab.analysis.collect import Run, Warn, warn_stderr
 from ablab.analysis.references import mark_below_floor, reference_rows, verdicts
+from ablab.analysis.verdicts import add_verdicts
+from ablab.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -220,9 +222,11 @@ def compare_study(
     metric: str | None = None,
     alpha: float = 0.05,
     confidence: float = 0.95,
+    margin: float | None = None,
     warn: Warn = warn_stderr,
 ) -> StudyComparison:
-    """Compare every variant of one study with its baseline."""
+    """Compare every variant of one study with its baseline; `margin` (metric units) overrides the
+    `report.margin` the runs recorded."""
     runs, data_note = one_data_version(runs)
     primary, primary_mode = _check_one_metric(study, runs)
     key, mode = resolve_metric(metric, primary, primary_mode)
@@ -256,6 +260,8 @@ def compare_study(
     references, reference_notes = reference_rows(runs, base_name, key)
     mark_below_floor(table, references, mode)
     said = verdicts(table, references, mode) + _power_hint(table, alpha)
+    margin = study_margin(study, runs) if margin is None else margin
+    add_verdicts(table, values, base_name, mode=mode, alpha=alpha, confidence=confidence, margin=margin)
     warnings = ([data_note] if data_note else []) + _study_warnings(table, frame, base) + reference_notes
     for message in warnings:
         warn(f"study {study!r}: {message}")
@@ -272,7 +278,19 @@ def compare_study(
         warnings=warnings,
         references=references,
         verdicts=said,
+        margin=margin,
     )
+
+
+def study_margin(study: str, runs: list[Run]) -> float | None:
+    """The `report.margin` the study's runs recorded (None: none set); DataError when they disagree."""
+    margins = sorted({run.margin for run in runs if run.margin is not None})
+    if len(margins) > 1:
+        raise DataError(
+            f"study {study!r}: its runs recorded different report.margin values {margins}: "
+            "pass the one to use with --margin (ablab-report) or margin=... (compare)"
+        )
+    return margins[0] if margins else None
 
 
 def compare(
@@ -281,10 +299,11 @@ def compare(
     baseline: str | None = None,
     metric: str | None = None,
     alpha: float = 0.05,
+    margin: float | None = None,
     warn: Warn = warn_stderr,
 ) -> list[StudyComparison]:
     """One comparison per study, in study-name order."""
     return [
-        compare_study(name, group, baseline=baseline, metric=metric, alpha=alpha, warn=warn)
+        compare_study(name, group, baseline=baseline, metric=metric, alpha=alpha, margin=margin, warn=warn)
         for name, group in group_by_study(runs).items()
     ]

@@ -20,13 +20,15 @@ th, td { border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: right; }
 th { background: #f2f2f2; } td.text { text-align: left; }
 tr.baseline { font-weight: bold; } tr.empty { color: #b00020; }
 td.better { color: #1b7f4b; font-weight: bold; } td.worse { color: #b00020; font-weight: bold; }
+td.equivalent { color: #1f4e8c; font-weight: bold; }
 .warning { color: #8a5300; } figure { margin: 1.5rem 0; } img { max-width: 100%; }
 .verdict { background: #fff3cd; border-left: 4px solid #b8860b; padding: 0.5rem 0.8rem; font-weight: bold; }
 tr.reference { color: #555; font-style: italic; } tr.below td:first-child { color: #b00020; }
 figcaption { font-size: 0.9rem; color: #333; max-width: 60rem; }
 code { background: #f5f5f5; padding: 0 0.2rem; }
 """
-_TEXT_COLUMNS = {"Variant", "Status", "Notes", "Reason", "Folder", "Setting", "Value"}
+_TEXT_COLUMNS = {"Variant", "Status", "Notes", "Reason", "Folder", "Setting", "Value", "Verdict"}
+_DECIDED = ("better", "worse", "equivalent")
 
 
 def _markdown_code(text: str) -> str:
@@ -117,6 +119,7 @@ def render_html(
         for i, r in enumerate(table.itertuples())
         if r.significant
     }
+    cells |= {(i, "Verdict"): r.verdict for i, r in enumerate(table.itertuples()) if r.verdict in _DECIDED}
     parts = [f"<h1>Ablation report: {escape(comparison.study)}</h1>"]
     parts += [f'<p class="verdict">{escape(v)}</p>' for v in comparison.verdicts]
     parts += [

@@ -49,6 +49,23 @@ def _pct(value: float) -> str:
     return DASH if math.isnan(value) else f"{value:+.1f}%"
 
 
+def _interval(value: float, low: float, high: float, spec: str) -> str:
+    if math.isnan(value):
+        return DASH
+    return f"{value:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+
+def verdict_text(row: object) -> str:
+    """`better`, `equivalent`, `undecided at n = 3 (~8 seeds to decide)`; a dash for the baseline."""
+    verdict = getattr(row, "verdict", "")
+    if verdict == "baseline" or not verdict:
+        return DASH
+    needed = getattr(row, "seeds_to_decide", math.nan)
+    if verdict.startswith("undecided"):
+        return verdict + (f" (~{int(needed)} seeds to decide)" if needed == needed else " (more seeds)")
+    return verdict
+
+
 def cost_delta(row: object, column: str) -> str:
     """`+12.0% [+3.1, +20.9]`: the relative delta with its interval over seeds (one figure when the
     cost does not vary over seeds)."""
@@ -89,6 +106,9 @@ def _variant_rows(comparison: StudyComparison) -> list[dict[str, str]]:
             "p": _p(r.p_value) + (f" ({r.test})" if r.test and not math.isnan(r.p_value) else ""),
             "p (Holm)": _p(r.p_holm),
             "Detectable Δ": _fmt(getattr(r, "mde", math.nan), ".3g"),
+            "Verdict": verdict_text(r),
+            "Effect d_z": _interval(r.effect_size, r.effect_low, r.effect_high, ".2f"),
+            "P(better)": _interval(r.p_improve, r.p_improve_low, r.p_improve_high, ".2f"),
         }
         for _, column, label in _recorded_costs(comparison):
             value = _cost_value(column, getattr(r, column))
@@ -155,11 +175,30 @@ def legend(comparison: StudyComparison) -> str:
         f"({comparison.baseline_rule}). Quality Δ = variant mean − baseline mean; p and its interval from "
         f"the paired t-test when the variant ran the baseline's seeds, else Welch's t-test; Holm-corrected "
         f"over {comparisons} comparison(s); `*` marks p (Holm) < {comparison.alpha:g}. Detectable Δ: the "
-        f"smallest delta the test detects with 80% power at alpha/{max(comparisons, 1)}. Costs: the variant's "
+        f"smallest delta the test detects with 80% power at alpha/{max(comparisons, 1)}. {verdict_legend(comparison)} "
+        "Costs: the variant's "
         "mean, then its Δ relative to the baseline with the interval over seeds; model memory is the model's "
         "own (CUDA allocator, or tensors on CPU), RSS the whole process. Rows `[floor]`, `[classical]`, "
         "`[ceiling]`: rules that learn nothing, classical models and oracles on the same test split with "
         "the same metric. Failed, diverged and unfinished runs are listed, never averaged in."
+    )
+
+
+def verdict_legend(comparison: StudyComparison) -> str:
+    """How the verdict, effect and P(better) columns are made (docs/statistics.md has the details)."""
+    margin = (
+        f"beyond the margin {comparison.margin:g} (`report.margin`); equivalent: two one-sided paired "
+        f"t-tests within ± {comparison.margin:g}"
+        if comparison.margin
+        else "no `report.margin` set, so no equivalence verdicts"
+    )
+    return (
+        f"Verdict: better/worse when the test rejects after the step-down across comparisons (Holm; "
+        f"Shaffer's with the equivalence tests), its interval excludes 0 and the delta lies {margin}; "
+        "otherwise undecided at the current n, with the seeds that would likely decide it (80% power at "
+        f"alpha/{max(int((~comparison.table['is_baseline']).sum()), 1)} if the observed delta and spread held). "
+        "Effect d_z: mean paired difference / its sd, with its noncentral-t interval. P(better): share "
+        "of paired seeds the variant wins (ties half), Wilson interval."
     )
 
 
@@ -227,6 +266,7 @@ def rich_table(comparison: StudyComparison):
         ci_column,
         "Quality Δ",
         "p (Holm)",
+        "Verdict",
         *(COST_DELTA_LABELS[c] for c, _ in costs),
         "Notes",
     ]

@@ -1,5 +1,5 @@
-"""`ablab-report DIR... [--out DIR] [--baseline NAME] [--metric NAME] [--[no-]wandb]`: tables and plots
-of ablation studies. A study that is still running is reported on what has finished, and the runs that
+"""`ablab-report DIR... [--out DIR] [--baseline NAME] [--metric NAME] [--margin M] [--[no-]wandb]`:
+tables and plots of ablation studies. A study that is still running is reported on what has finished, and the runs that
 have not (queued, running, not started) are listed after it.
 
 Reads the runs' results.json and csv/metrics.csv only, so it starts in about a second and never imports
@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
         "--alpha", type=float, default=0.05, help="significance level after Holm's correction (default 0.05)"
     )
     parser.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="the smallest difference that matters, in metric units: beyond it a significant delta is "
+        "better/worse, within it (two one-sided tests) equivalent (default: the report.margin the runs "
+        "recorded, set per experiment; none: no equivalence verdicts)",
+    )
+    parser.add_argument(
         "--wandb",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -71,9 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.alpha < 1:
         print(f"error: --alpha={args.alpha} must lie between 0 and 1", file=sys.stderr)
         return 2
+    if args.margin is not None and not args.margin > 0:
+        print(f"error: --margin={args.margin} must be positive (metric units, e.g. 0.005)", file=sys.stderr)
+        return 2
     try:
         reports = make_reports(
-            args.dirs, out=args.out, baseline=args.baseline, metric=args.metric, alpha=args.alpha
+            args.dirs,
+            out=args.out,
+            baseline=args.baseline,
+            metric=args.metric,
+            alpha=args.alpha,
+            margin=args.margin,
         )
     except AblabError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ablab.errors import ConfigError, RunDiverged, error_kind, find_user_error
 from ablab.journal import append_event
@@ -120,6 +120,7 @@ def base_record(cfg: DictConfig) -> dict[str, Any]:
         "config_hash": config_hash(cfg),
         "data": data_fingerprint(cfg),
         "metric": {"name": cfg.metric.name, "mode": cfg.metric.mode},
+        "report": {"margin": OmegaConf.select(cfg, "report.margin", default=None)},
         "overrides": context.overrides,
         "choices": context.choices,
         "metrics": {},
