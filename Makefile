@@ -14,7 +14,7 @@ TEST_JOBS ?= 2
 STUDY_ARGS = $$(for a in $(ARGS); do case "$$a" in *,*|*'('*) ;; *) printf '%s ' "$$a";; esac; done)
 STUDY_DIR = $$($(BIN)/python train.py sweep=$(SWEEP) $(STUDY_ARGS) --cfg job -p paths.log_dir | tail -1)/$$($(BIN)/python train.py sweep=$(SWEEP) $(STUDY_ARGS) --cfg job -p study | tail -1)
 
-.PHONY: install test lint format train sweep report dashboard bench clean sync sweep-slurm
+.PHONY: install test lint format train sweep report dashboard bench bench-smoke clean sync sweep-slurm
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -77,6 +77,10 @@ dashboard: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# Every benchmark at a tiny size: they run and print a verdict each (minutes; not in make test or CI).
+bench-smoke: $(STAMP)
+	ABLAB_BENCH_SMOKE_TEST=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_benchmarks.py
 
 # Uploads the offline W&B runs under SYNC_DIR (default logs/; runs set aside under previous/ are left
 # out) with `wandb sync`, which skips runs it has already synced. Needs `wandb login` once (or

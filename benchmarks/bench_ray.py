@@ -26,10 +26,8 @@ def _per_run(base: Path, name: str, *launcher: str) -> tuple[float, float]:
 def run() -> list[Result]:
     try:
         import ray  # noqa: F401
-    except ImportError:
-        return [
-            Result("Ray launcher overhead (ray not installed: make install)", 0, None, "needs ray", False)
-        ]
+    except ImportError as exc:
+        raise SystemExit("bench_ray: ray is not installed; `make install` installs the ray extra") from exc
     home = os.environ.get("HOME")
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -42,6 +40,8 @@ def run() -> list[Result]:
                 os.environ["HOME"] = home
     return [
         Result("per-run overhead beyond training: Ray task vs basic launcher", ray_run, basic,
-               "reported; < 3 s per run", ray_run < 3.0),
-        Result("one-run sweep: Ray (its start-up included) vs basic", ray_one, basic_one, "reported", True),
+               "< 3 s per run", ray_run < 3.0),
+        # Starting Ray on this machine measured about 13 s once (docs/ray.md).
+        Result("one-run sweep: Ray (its start-up included) vs basic", ray_one, basic_one,
+               "<= basic + 20 s", ray_one <= basic_one + 20.0),
     ]  # fmt: skip

@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> dict:
     record = run(cfg)
     if not hydra_context().multirun:
         _say_how_it_ended(cfg, record)
-    return sweeper_value(cfg, record)
+    return sweeper_value(record, cfg.paths.output_dir)
 
 
 def _say_how_it_ended(cfg: DictConfig, record: dict) -> None:

@@ -189,15 +189,16 @@ def _failed_around_training(
     return record or {"status": Status.FAILED, "metrics": {}, "error": {"message": message, "kind": "io"}}
 
 
-def sweeper_value(cfg: DictConfig, record: dict[str, Any]) -> dict[str, Any]:
-    """What a job returns to Hydra's sweeper, from its record: the Optuna sweeper tells its trial the
-    status, metrics and costs (a run the SLURM launcher skipped returns its earlier record's)."""
+def sweeper_value(record: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
+    """What a job returns to Hydra's sweeper, from its record and run folder: the Optuna sweeper tells
+    its trial the status, metrics and costs (a run the SLURM launcher skipped returns its earlier
+    record's; the launcher cannot resolve `paths.output_dir`, a `${hydra:...}` interpolation)."""
     return {
         "status": str(record.get("status")),
         "metrics": dict(record.get("metrics") or {}),
         "cost": dict(record.get("cost") or {}),
         "error": {"message": (record.get("error") or {}).get("message")},
-        "run_dir": str(cfg.paths.output_dir),
+        "run_dir": str(run_dir),
     }
 
 

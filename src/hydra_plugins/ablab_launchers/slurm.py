@@ -158,7 +158,7 @@ class SlurmLauncher(HydraSlurmLauncher):
         returns = []
         for job in jobs:
             if job.action == "skip":
-                value = sweeper_value(job.cfg, job.earlier or {})
+                value = sweeper_value(job.earlier or {}, job.run_dir)
                 returns.append(
                     JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED, _return_value=value)
                 )
