@@ -108,6 +108,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     share one cluster or one machine-wide Ray each, so every test marked `slurm` or `ray` (or in
     tests/slurm, tests/ray) runs on one worker, one after the other."""
     for item in items:
-        parts = Path(str(item.fspath)).resolve().relative_to(ROOT / "tests").parts
+        parts = item.path.resolve().relative_to(ROOT / "tests").parts
         shared = [name for name in ("slurm", "ray") if parts[0] == name or item.get_closest_marker(name)]
         item.add_marker(pytest.mark.xdist_group(shared[0] if shared else "/".join(parts)))

