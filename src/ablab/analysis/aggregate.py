@@ -56,6 +56,8 @@ class StudyComparison:
     verdicts: list[str] = field(default_factory=list)
     # the smallest difference that matters (report.margin, metric units); None: not set
     margin: float | None = None
+    # an adaptive study's design and stopping state (study.json's `adaptive` block); None: fixed seeds
+    adaptive: dict | None = None
 
     @property
     def curve_metric(self) -> str:

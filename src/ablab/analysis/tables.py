@@ -61,6 +61,9 @@ def verdict_text(row: object) -> str:
     if verdict == "baseline" or not verdict:
         return DASH
     needed = getattr(row, "seeds_to_decide", math.nan)
+    sequential = getattr(row, "sequential", "")
+    if isinstance(sequential, str) and sequential:
+        return f"{verdict} ({sequential})"
     if verdict.startswith("undecided"):
         return verdict + (f" (~{int(needed)} seeds to decide)" if needed == needed else " (more seeds)")
     return verdict
@@ -192,6 +195,8 @@ def verdict_legend(comparison: StudyComparison) -> str:
         if comparison.margin
         else "no `report.margin` set, so no equivalence verdicts"
     )
+    if comparison.adaptive:
+        return sequential_legend(comparison, margin)
     return (
         f"Verdict: better/worse when the test rejects after the step-down across comparisons (Holm; "
         f"Shaffer's with the equivalence tests), its interval excludes 0 and the delta lies {margin}; "
@@ -200,6 +205,51 @@ def verdict_legend(comparison: StudyComparison) -> str:
         "Effect d_z: mean paired difference / its sd, with its noncentral-t interval. P(better): share "
         "of paired seeds the variant wins (ties half), Wilson interval."
     )
+
+
+def sequential_legend(comparison: StudyComparison, margin: str) -> str:
+    """The verdicts of an adaptive study (`sweep.seeds: auto`): the stopping rule's, not the p column's."""
+    block = comparison.adaptive or {}
+    design = block.get("design", {})
+    looks = ", ".join(str(n) for n in design.get("looks", []))
+    seeds = f"baseline {block.get('baseline', {}).get('seeds', '?')} seeds; " + ", ".join(
+        f"{name} {v.get('seeds')}" for name, v in (block.get("variants") or {}).items()
+    )
+    return (
+        f"Verdict: the adaptive design's (sweep.seeds=auto): looks at {looks} paired seeds, family-wise "
+        f"alpha {design.get('alpha', 0.05):g} across looks and comparisons ({design.get('boundary')} "
+        f"spending, t-test boundaries, step-down across comparisons; docs/statistics.md); better/worse "
+        f"{margin}. A decided variant got no more seeds; the p and p (Holm) columns are the fixed design's "
+        f"and do not hold their level after adaptive stopping. Seeds run: {seeds}; the study stopped: "
+        f"{block.get('stopped')}. Effect d_z: mean paired difference / its sd, with its noncentral-t "
+        "interval. P(better): share of paired seeds the variant wins (ties half), Wilson interval."
+    )
+
+
+STOPPED = {
+    "decided": "every comparison decided",
+    "seeds_max": "seeds_max reached",
+    "budget_runs": "its run budget",
+    "budget_hours": "its time budget",
+    "failed runs": "failed runs (re-run the command to retry them)",
+    "running": "not yet: still running or killed (re-run the command to go on)",
+}
+
+
+def adaptive_line(comparison: StudyComparison) -> str | None:
+    """An adaptive study in one line: why it stopped, and per variant the seeds it ran and its verdict
+    (from the records, as the table)."""
+    block = comparison.adaptive
+    if not block:
+        return None
+    parts = []
+    for r in comparison.table.itertuples():
+        if r.is_baseline:
+            parts.insert(0, f"{r.variant} (baseline) {r.n} seeds")
+        else:
+            parts.append(f"{r.variant} {r.n} seeds, {verdict_text(r)}")
+    stopped = str(block.get("stopped"))
+    return f"adaptive seeds: stopped on {STOPPED.get(stopped, stopped)}; " + "; ".join(parts)
 
 
 def _md_cell(text: object) -> str:

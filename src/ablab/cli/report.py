@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     from ablab.analysis import make_reports, rich_table
+    from ablab.analysis.tables import adaptive_line
     from ablab.errors import AblabError
     from ablab.lightning.console import display_path
 
@@ -110,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             markup=False,
             highlight=False,
         )
+        seeds_line = adaptive_line(comparison)
+        if seeds_line:
+            console.print(seeds_line, markup=False, highlight=False)
         console.print(
             f"report: {display_path(report.report_dir)} ({report.html.name}, "
             f"{len(report.plots)} plots, comparison_table.csv/.md)",

@@ -121,6 +121,8 @@ def base_record(cfg: DictConfig) -> dict[str, Any]:
         "data": data_fingerprint(cfg),
         "metric": {"name": cfg.metric.name, "mode": cfg.metric.mode},
         "report": {"margin": OmegaConf.select(cfg, "report.margin", default=None)},
+        # The look of an adaptive study (sweep.seeds=auto) this run belongs to; None elsewhere.
+        "look": OmegaConf.select(cfg, "sweep.look", default=None),
         "overrides": context.overrides,
         "choices": context.choices,
         "metrics": {},
@@ -199,6 +201,7 @@ def sweeper_value(record: dict[str, Any], run_dir: str | Path) -> dict[str, Any]
         "cost": dict(record.get("cost") or {}),
         "error": {"message": (record.get("error") or {}).get("message")},
         "run_dir": str(run_dir),
+        "wall_time_s": record.get("wall_time_s"),
     }
 
 

@@ -45,7 +45,7 @@ class SweepSummary(Callback):
         _refuse_a_search_that_does_not_wait(config)
         for name in (SWEPT_ENV, JOURNAL_ENV):  # left by a sweep this process was started from
             os.environ.pop(name, None)
-        study_plan = plan(config.hydra)
+        study_plan = adaptive_plan(config, plan(config.hydra))
         os.environ[SWEPT_ENV] = ",".join(sorted(a.key for a in study_plan.axes))
         sweep_dir = Path(config.hydra.sweep.dir)
         journal_dir = sweep_dir / ".journal"
@@ -94,6 +94,16 @@ class SweepSummary(Callback):
         _write_result(sweep_dir)
         if counts[Outcome.FAILED] or counts[Outcome.OOM] or counts["unfinished"]:
             raise SystemExit(1)
+
+
+def adaptive_plan(config: DictConfig, study_plan: Any) -> Any:
+    """An adaptive study (`sweep.seeds: auto`) chooses its seeds and so its size as it goes: no seed
+    axis, no total."""
+    if OmegaConf.select(config, "sweep.seeds", default=None) != "auto":
+        return study_plan
+    study_plan.axes = [a for a in study_plan.axes if a.key != "seed"]
+    study_plan.total = None
+    return study_plan
 
 
 def _refuse_a_search_that_does_not_wait(config: DictConfig) -> None:
@@ -165,11 +175,30 @@ def header(config: DictConfig, study_plan: Any, sweep_dir: Path) -> list[str]:
     ]
     if study_plan.baseline:
         lines.append(f"  baseline: {study_plan.baseline} ({study_plan.baseline_rule})")
+    if OmegaConf.select(config, "sweep.seeds", default=None) == "auto":
+        lines.append(f"  seeds: {_adaptive_line(config)}")
     lines.append(f"  shared config (in full: {display_path(sweep_dir / 'multirun.yaml')}):")
     swept = [a.key for a in study_plan.axes]
     lines += [f"    {line}" for line in shared_config_lines(config, swept)]
     lines.append(f"  each run's output: {display_path(sweep_dir)}/<variant>/<run>/train.log")
     return lines
+
+
+def _adaptive_line(config: DictConfig) -> str:
+    """The adaptive design in one line: its looks, error rate and budget."""
+    from ablab.analysis.sequential import Plan
+
+    sweep = config.sweep
+    looks = Plan(int(sweep.seeds_initial), int(sweep.seeds_step), int(sweep.seeds_max)).looks
+    budget = [
+        f"{sweep[k]:g} {unit}" for k, unit in (("budget_runs", "runs"), ("budget_hours", "h")) if sweep.get(k)
+    ]
+    return (
+        f"auto, looks at {', '.join(map(str, looks))} seeds until each comparison is decided "
+        f"(family-wise alpha {sweep.alpha:g}, {sweep.boundary} spending"
+        + (f", budget {' / '.join(budget)}" if budget else "")
+        + ")"
+    )
 
 
 def _wandb_line(config: DictConfig, sweep_dir: Path) -> str | None:

@@ -103,7 +103,7 @@ def open_study(settings: Settings, space: SearchSpace, keys: list[str], directio
     return study, done
 
 
-def _job_result(job_return: Any) -> tuple[dict[str, Any] | None, str | None]:
+def job_result(job_return: Any) -> tuple[dict[str, Any] | None, str | None]:
     """The run's result a job returned, or why there is none."""
     try:
         value = job_return.return_value
@@ -120,7 +120,7 @@ def tell(study: Any, trial: Any, job_return: Any, keys: list[str]) -> str:
 
     from ablab.runs.records import Status
 
-    result, reason = _job_result(job_return)
+    result, reason = job_result(job_return)
     status = (result or {}).get("status")
     for name, value in (("run_dir", (result or {}).get("run_dir")), ("status", status)):
         if value is not None:
