@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, cli_env, find_records, run_cli
+from tests.conftest import ROOT, TINY_CSV, cli_env, find_records, run_cli
 
 # The close variant lives outside the repository, as a user's own ablation would (--config-dir).
 HIDDEN_120 = "# @package _global_\n# Hidden size 120 instead of 128: a near-null difference.\nmodel:\n  hidden_size: 120\n"
@@ -142,6 +142,8 @@ def test_the_killed_study_goes_on_with_no_completed_run_redone(killed_and_resume
         killed_and_resumed["interim"]["stopped"] == "running" and killed_and_resumed["interim"]["looks"] >= 1
     )
     assert "adaptive seeds: stopped after look" in rerun.stderr
+    # sweep=hnet lists seeds 1, 2, 3: the design numbers its own, and says so
+    assert "the sweep's seed axis (seed=1,2,3) is left out" in rerun.stderr
 
 
 def test_the_report_gives_the_sequential_verdicts_and_the_seeds(killed_and_resumed) -> None:
@@ -194,3 +196,15 @@ def test_a_bad_setting_is_one_line_before_any_run(tmp_path, override: str, messa
 def test_a_sweep_of_seeds_alone_has_nothing_to_compare(tmp_path) -> None:
     proc = run_cli(["-m", "seed=1,2", "sweep.seeds=auto", f"paths.log_dir={tmp_path}"], check=False)
     assert proc.returncode == 2 and "varies nothing but seeds" in proc.stderr
+
+
+def test_a_failed_run_stops_the_study_after_its_look(tmp_path) -> None:
+    # model.gru_layers=0 fails in every run: its comparison can never be judged, so no look follows
+    proc = run_cli(
+        ["-m", "model.gru_layers=1,0", "sweep.seeds=auto", *TINY_CSV, f"paths.log_dir={tmp_path}"],
+        check=False,
+    )
+    assert proc.returncode == 1 and "runs failed; re-run the same command to retry them" in proc.stderr
+    block = json.loads((tmp_path / "hnet-model.gru_layers" / "study.json").read_text())["adaptive"]
+    assert block["stopped"] == "failed runs" and block["looks"] == 0 and len(block["failed"]) == 3
+    assert block["baseline"] == {"name": "model.gru_layers=1", "seeds": 3}

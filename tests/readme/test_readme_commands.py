@@ -75,6 +75,26 @@ def test_a_plain_multirun_is_its_own_study_with_one_line_per_run(typed, clone) -
     assert (study / "report" / "comparison_table.md").is_file()
 
 
+def test_a_study_that_chooses_its_seeds_runs_look_by_look_and_says_why_it_stopped(typed, clone) -> None:
+    result = typed(f"python train.py -m model/attention=none,mha sweep.seeds=auto {SHRINK}")
+    assert result.returncode == 0, result
+    assert "seeds: auto, looks at 3, 5, 7, 9, 10 seeds" in result.stderr
+    assert (
+        "look 1 of 5: seeds up to 3 for the baseline and 1 open comparison(s) (model.attention=mha)"
+        in result.stderr
+    )
+    assert "adaptive seeds: stopped after look" in result.stderr
+    study = clone / "logs" / "hnet-model.attention"
+    block = json.loads((study / "study.json").read_text())["adaptive"]
+    mha = block["variants"]["model.attention=mha"]
+    records = [r for r in _records(study) if r["status"] == "completed"]
+    seeds = sorted(r["seed"] for r in records if r["variant"] == "model.attention=mha")
+    assert seeds == list(range(1, mha["seeds"] + 1)) and block["baseline"]["seeds"] == mha["seeds"]
+    assert mha["state"] in ("better", "worse", "equivalent") or mha["seeds"] == 10
+    report = typed("ablab-report logs/hnet-model.attention")
+    assert "adaptive seeds: stopped on" in report.stdout
+
+
 @pytest.mark.ray
 def test_a_study_runs_as_ray_tasks_on_a_ray_started_for_it(typed, clone, tmp_path) -> None:
     pytest.importorskip("ray", reason="Ray is not installed: make install installs the ray extra")
@@ -210,6 +230,7 @@ def test_every_command_of_the_readme_is_typed_by_a_test() -> None:
         "python train.py",
         "python train.py -m model/attention=none,mha",
         "python train.py -m model/attention=none,mha seed=1,2,3",
+        "python train.py -m model/attention=none,mha sweep.seeds=auto",
         "python train.py -m sweep=hnet",
         "ablab-report logs/hnet_ablation",
         "make report",

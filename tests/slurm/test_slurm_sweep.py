@@ -381,3 +381,31 @@ def test_pending_jobs_show_the_schedulers_reason_within_a_minute(
         sweep.kill()
         sweep.wait()
     assert said and time.monotonic() - started < 80, "".join(lines)
+
+
+def test_an_adaptive_study_submits_each_look_as_a_batch_of_slurm_jobs(
+    slurm_cluster: dict[str, str], cancel_jobs: list[str], tmp_path: Path
+) -> None:
+    cancel_jobs.append("ablab-hnet-ablation")
+    args = [
+        "-m",
+        "ablation=hnet/baseline,hnet/no_attention",
+        "sweep.seeds=auto",
+        "sweep.seeds_max=4",
+        "sweep.seeds_step=1",
+        *SLURM,
+        *TINY_HNET,
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    ]
+    proc = submit(args, slurm_cluster)
+    assert "on SLURM" in proc.stderr and "adaptive seeds: stopped after look" in proc.stderr
+    study = tmp_path / "logs" / "hnet-ablation"
+    block = json.loads((study / "study.json").read_text())["adaptive"]
+    records = find_records(study)
+    assert block["runs"] == len(records) in (6, 8) and all(r["status"] == "completed" for r in records)
+    assert all(r["look"] == (1 if r["seed"] <= 3 else 2) for r in records)
+    started = [e for e in journal_events(study) if e["outcome"] == "started"]
+    assert len(started) == len(records) and all("_" in e["job_id"] for e in started)
+    # one job array per look
+    assert len({e["job_id"].split("_")[0] for e in started}) == block["looks"]

@@ -226,3 +226,19 @@ def declared_adaptive(study_dirs: list[Any], study: str) -> dict[str, Any] | Non
         if data and data.get("study") == study and isinstance(data.get("adaptive"), dict):
             return data["adaptive"]
     return None
+
+
+def adaptive_verdicts(
+    table: Any, values: Mapping[str, Any], baseline: str, study_dirs: list[Any], study: str, metric: str
+) -> dict[str, Any] | None:
+    """For an adaptive study compared on the metric and baseline its sweeper decided on, the
+    sequential verdicts in `table` (`apply_sequential`) and its `adaptive` block; else None."""
+    block = declared_adaptive(sorted(set(study_dirs)), study)
+    if (
+        block is None
+        or block.get("metric") != metric
+        or (block.get("baseline") or {}).get("name") != baseline
+    ):
+        return None
+    apply_sequential(table, values, baseline, block)
+    return block

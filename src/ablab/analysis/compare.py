@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ablab.analysis import power, stats
-from ablab.analysis.adaptive import apply_sequential, declared_adaptive
+from ablab.analysis.adaptive import adaptive_verdicts
 from ablab.analysis.aggregate import (
     COSTS,
     MIN_SEEDS,
@@ -263,15 +263,7 @@ def compare_study(
     said = verdicts(table, references, mode) + _power_hint(table, alpha)
     margin = study_margin(study, runs) if margin is None else margin
     add_verdicts(table, values, base_name, mode=mode, alpha=alpha, confidence=confidence, margin=margin)
-    adaptive = declared_adaptive(list({r.path.parent.parent for r in runs}), study)
-    if (
-        adaptive is not None
-        and adaptive.get("metric") == key
-        and adaptive.get("baseline", {}).get("name") == base_name
-    ):
-        apply_sequential(table, values, base_name, adaptive)
-    else:
-        adaptive = None
+    adaptive = adaptive_verdicts(table, values, base_name, [r.path.parent.parent for r in runs], study, key)
     warnings = ([data_note] if data_note else []) + _study_warnings(table, frame, base) + reference_notes
     for message in warnings:
         warn(f"study {study!r}: {message}")

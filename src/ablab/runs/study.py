@@ -66,12 +66,13 @@ def plan(hydra: DictConfig) -> StudyPlan:
         overrides = parser.parse_overrides(_sweep_arguments(hydra))
     except Exception:  # glob(...) needs Hydra's config loader; such a study is counted as it runs
         return StudyPlan(total=None)
+    # A key typed again replaces the sweep config's (Hydra's own rule): `sweep=hnet seed=1` runs one seed.
+    last = {str(o.key_or_group): o for o in overrides}
     axes: dict[str, Axis] = {}
     total: int | None = 1
-    for override in overrides:
+    for key, override in last.items():
         if not override.is_sweep_override():
             continue
-        key = str(override.key_or_group)
         if override.is_discrete_sweep():
             values = list(override.sweep_string_iterator())
             axes[key] = Axis(key, values)

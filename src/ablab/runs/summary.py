@@ -110,11 +110,16 @@ def _refuse_a_search_that_does_not_wait(config: DictConfig) -> None:
     """`hydra.launcher.wait=false` with a search (Optuna): it needs each trial's result before it asks
     for the next. Said in one line before the sweeper opens its storage or asks for a trial."""
     sweeper = str(OmegaConf.select(config, "hydra.sweeper._target_", default="") or "")
-    if waits(config) or sweeper.endswith("BasicSweeper"):
+    adaptive = OmegaConf.select(config, "sweep.seeds", default=None) == "auto"
+    if waits(config) or (sweeper.endswith(("BasicSweeper", "GridSweeper")) and not adaptive):
         return
+    needs = (
+        "sweep.seeds=auto needs each look's results to choose the next seeds"
+        if adaptive
+        else f"the sweeper {sweeper.rsplit('.', 1)[-1]} needs each trial's result to choose the next"
+    )
     print(
-        f"error: hydra.launcher.wait=false submits and returns, but the sweeper {sweeper.rsplit('.', 1)[-1]} "
-        "needs each trial's result to choose the next: drop hydra.launcher.wait=false",
+        f"error: hydra.launcher.wait=false submits and returns, but {needs}: drop hydra.launcher.wait=false",
         file=sys.stderr,
     )
     raise SystemExit(2)
