@@ -43,11 +43,13 @@ def train(tmp_path: Path, run_paths: list[str], *overrides: str) -> list[dict]:
 def test_hnet_reduced_run_beats_the_chord_rule_and_stays_below_the_exact_assignment(
     tmp_path: Path, run_paths: list[str]
 ) -> None:
-    """600 problems per case, 10 epochs (measured 0.934 against the chord rule's ~0.89)."""
+    """1,000 problems per case (make sweep's), 10 epochs: measured 0.948 against the chord rule's 0.894.
+    600 problems gave 0.934 on one machine and 0.912 on another (an AMD EPYC: float kernels differ),
+    too close to the floor to say the recipe learns on every machine."""
     (record,) = train(
         tmp_path,
         run_paths,
-        "data.train_per_case=600",
+        "data.train_per_case=1000",
         "data.val_per_case=100",
         "data.test_per_case=300",
         "trainer.max_epochs=10",

@@ -88,12 +88,20 @@ def test_a_ray_worker_that_dies_is_a_failed_run_and_the_others_complete(
 
 
 def test_an_adaptive_study_runs_each_look_as_a_batch_of_ray_tasks(ray_head: RayHead, tmp_path: Path) -> None:
-    proc = _sweep(ray_head, tmp_path, *STUDY, "sweep.seeds=auto", "sweep.seeds_max=4", "sweep.seeds_step=1")
-    assert "look 1 of 2: seeds up to 3" in proc.stderr and "adaptive seeds: stopped after look" in proc.stderr
+    proc = _sweep(
+        ray_head,
+        tmp_path,
+        *STUDY,
+        "sweep.seeds=auto",
+        "sweep.seeds_initial=2",
+        "sweep.seeds_max=3",
+        "sweep.seeds_step=1",
+    )
+    assert "look 1 of 2: seeds up to 2" in proc.stderr and "adaptive seeds: stopped after look" in proc.stderr
     block = json.loads((tmp_path / "logs" / "hnet-model.attention" / "study.json").read_text())["adaptive"]
     records = find_records(tmp_path / "logs")
-    assert block["runs"] == len(records) in (6, 8) and block["stopped"] in ("decided", "seeds_max")
-    assert all(r["look"] == (1 if r["seed"] <= 3 else 2) for r in records)
+    assert block["runs"] == len(records) in (4, 6) and block["stopped"] in ("decided", "seeds_max")
+    assert all(r["look"] == (1 if r["seed"] <= 2 else 2) for r in records)
     journal = [json.loads(line) for f in (tmp_path / "logs").rglob(".journal/*.jsonl") for line in f.open()]
     started = [e for e in journal if e.get("outcome") == "started"]
     assert len(started) == len(records) and all(e["job_id"].startswith("ray-") for e in started)

@@ -185,7 +185,8 @@ def test_a_truncated_record_beside_a_finished_last_ckpt_is_retrained_not_resumed
 
 
 def _kill_once_checkpointed(command: list[str], log_dir: Path) -> Path:
-    """Start `command`, SIGKILL it as soon as its run is `running` with a last.ckpt; the run folder."""
+    """Start `command`, SIGKILL it as soon as its run is `running` with a last.ckpt and metric rows (the
+    checkpoint is written before the CSV logger's first flush); the run folder."""
     proc = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -202,6 +203,7 @@ def _kill_once_checkpointed(command: list[str], log_dir: Path) -> Path:
                     if (
                         json.loads(results.read_text())["status"] == "running"
                         and (results.parent / "checkpoints" / "last.ckpt").exists()
+                        and (results.parent / "csv" / "metrics.csv").exists()
                     ):
                         return results.parent
             time.sleep(0.02)
