@@ -20,15 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import SMOKE, Result
+from benchmarks.common import QUIET, SMOKE, Result
 
 ROOT = Path(__file__).resolve().parents[1]
-QUIET = [
-    "print_config=false",
-    "trainer.enable_progress_bar=false",
-    "callbacks.progress_bar=null",
-    "logger=csv",
-]
 REDUCED = ["data.train_per_case=100", "data.val_per_case=20", "data.test_per_case=20", "trainer.max_epochs=3"]
 TINY = [*REDUCED, "data.train_per_case=20", "trainer.max_epochs=1", "ablation=hnet/baseline,hnet/no_fc"]
 DESIGNS = {
@@ -55,6 +49,7 @@ def _study(log_dir: Path, design: list[str]) -> tuple[float, object]:
         "-m",
         "sweep=hnet",
         *QUIET,
+        "logger=csv",
         *_size(),
         *design,
         f"paths.log_dir={log_dir}",

@@ -15,10 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import SMOKE, Result
+from benchmarks.common import QUIET, SMOKE, Result
 
 ROOT = Path(__file__).resolve().parents[1]
-QUIET = ["print_config=false", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
 SMALL = [
     "data.train_per_case=20",
     "data.val_per_case=5",

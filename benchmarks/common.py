@@ -11,6 +11,8 @@ from dataclasses import dataclass
 # `ABLAB_BENCH_SMOKE=1`: every benchmark at a tiny size, so that a test (tests/test_benchmarks.py) runs
 # them all in about a minute and none rots; the figures then mean nothing and misses are expected.
 SMOKE = os.environ.get("ABLAB_BENCH_SMOKE") == "1"
+# A run's console chatter off: the benchmark's figures are what it prints.
+QUIET = ["print_config=false", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
 
 
 def size(full: int, smoke: int) -> int:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 # A tiny HNet run: a few hundred samples, two epochs, no progress bars. Seconds on 2 CPU cores.
 TINY_HNET = [
@@ -62,6 +68,32 @@ def run_cli(
             f"--- stderr\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+def kill_when(command: list[str], ready: Callable[[], T | None], timeout: float = 300) -> T | None:
+    """Start `command` (its own session, output discarded), poll `ready()` until it returns something,
+    then SIGKILL the whole process group; what `ready()` returned, None if the command ended or
+    `timeout` passed first."""
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            value = ready()
+            if value:
+                return value
+            time.sleep(0.02)
+        return None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def find_records(log_dir: Path) -> list[dict]:

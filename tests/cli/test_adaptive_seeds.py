@@ -5,17 +5,13 @@ any comparison needed; the study killed mid-look and re-run goes on with no comp
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, TINY_CSV, cli_env, find_records, run_cli
+from tests.conftest import ROOT, TINY_CSV, find_records, kill_when, run_cli
 
 # The close variant lives outside the repository, as a user's own ablation would (--config-dir).
 HIDDEN_120 = "# @package _global_\n# Hidden size 120 instead of 128: a near-null difference.\nmodel:\n  hidden_size: 120\n"
@@ -69,24 +65,11 @@ def killed_and_resumed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (base / "conf" / "ablation" / "hnet").mkdir(parents=True)
     (base / "conf" / "ablation" / "hnet" / "hidden_120.yaml").write_text(HIDDEN_120)
     command = [sys.executable, str(ROOT / "train.py"), *_command(base)]
-    proc = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            done = _completed(base / "logs")
-            if any(json.loads(text).get("look") == 2 for text in done.values()):
-                break
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+
+    def in_look_2() -> bool:
+        return any(json.loads(text).get("look") == 2 for text in _completed(base / "logs").values())
+
+    kill_when(command, in_look_2, timeout=600)
     before = _completed(base / "logs")
     assert any(json.loads(t).get("look") == 2 for t in before.values()), "the study ended before look 2"
     study = base / "logs" / "hnet_ablation"

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ablab.runs.records import write_json_atomic
-from tests.conftest import ROOT, TINY_CSV, cli_env, find_records, run_cli
+from tests.conftest import ROOT, TINY_CSV, find_records, kill_when, run_cli
 
 # Long enough per run that a kill lands inside one; 4 runs in the sweep.
 KILL_SWEEP = [
@@ -52,28 +48,15 @@ def test_killed_sweep_resumes_and_matches_an_uninterrupted_one(tmp_path) -> None
 
     killed = tmp_path / "killed"
     command = [sys.executable, str(ROOT / "train.py"), *KILL_SWEEP, *_paths(killed)]
-    proc = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    interrupted = None
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            states = _statuses(killed / "logs")
-            done = [d for d, s in states if s == "completed"]
-            running = [d for d, s in states if s == "running" and (d / "checkpoints" / "last.ckpt").exists()]
-            if done and running:
-                interrupted = running[0]
-                break
-            time.sleep(0.02)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+
+    def completed_and_checkpointed() -> Path | None:
+        """A running run with a checkpoint while another has completed."""
+        states = _statuses(killed / "logs")
+        done = [d for d, s in states if s == "completed"]
+        running = [d for d, s in states if s == "running" and (d / "checkpoints" / "last.ckpt").exists()]
+        return running[0] if done and running else None
+
+    interrupted = kill_when(command, completed_and_checkpointed)
     assert interrupted is not None, "the sweep never had a completed and a checkpointed running run at once"
 
     completed = {

@@ -8,10 +8,8 @@ import contextlib
 import csv
 import hashlib
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import ROOT, TINY_CSV, TINY_HNET, cli_env, find_records, run_cli
+from tests.conftest import ROOT, TINY_CSV, TINY_HNET, cli_env, find_records, kill_when, run_cli
 
 EVAL = [sys.executable, "-m", "ablab.cli.eval"]
 REPORT = [sys.executable, "-m", "ablab.cli.report"]
@@ -187,31 +185,21 @@ def test_a_truncated_record_beside_a_finished_last_ckpt_is_retrained_not_resumed
 def _kill_once_checkpointed(command: list[str], log_dir: Path) -> Path:
     """Start `command`, SIGKILL it as soon as its run is `running` with a last.ckpt and metric rows (the
     checkpoint is written before the CSV logger's first flush); the run folder."""
-    proc = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            for results in log_dir.rglob("results.json"):
-                with contextlib.suppress(OSError, ValueError):
-                    if (
-                        json.loads(results.read_text())["status"] == "running"
-                        and (results.parent / "checkpoints" / "last.ckpt").exists()
-                        and (results.parent / "csv" / "metrics.csv").exists()
-                    ):
-                        return results.parent
-            time.sleep(0.02)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    raise AssertionError("the run never had a checkpoint while running")
+
+    def checkpointed() -> Path | None:
+        for results in log_dir.rglob("results.json"):
+            with contextlib.suppress(OSError, ValueError):
+                if (
+                    json.loads(results.read_text())["status"] == "running"
+                    and (results.parent / "checkpoints" / "last.ckpt").exists()
+                    and (results.parent / "csv" / "metrics.csv").exists()
+                ):
+                    return results.parent
+        return None
+
+    run_dir = kill_when(command, checkpointed)
+    assert run_dir is not None, "the run never had a checkpoint while running"
+    return run_dir
 
 
 def test_a_run_killed_mid_way_and_retrained_keeps_none_of_the_dead_attempts_files(tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ def _config(**sweep: object) -> object:
 
 
 def test_the_default_design_and_its_margin() -> None:
-    design = check_settings(_config())
+    design, budget_runs, budget_hours = check_settings(_config(budget_runs=60))
+    assert budget_runs == 60 and budget_hours is None
     assert design.plan.looks == (3, 5, 7, 9, 10) and design.margin == 0.005 and design.alpha == 0.05
     assert is_adaptive(_config()) and not is_adaptive(_config(seeds="fixed"))
 

@@ -155,7 +155,6 @@ def _baseline(config: DictConfig, points: list[Point]) -> str:
 class AdaptiveStudy:
     """The adaptive loop of one multirun."""
 
-    config: DictConfig
     launcher: Any
     points: list[Point]
     baseline: str
@@ -167,7 +166,7 @@ class AdaptiveStudy:
     ledger: Ledger = field(default_factory=Ledger)
     job_idx: int = 0
 
-    def batch(self, needs: dict[str, int], look: int) -> list[tuple[Point, int]]:
+    def batch(self, needs: dict[str, int]) -> list[tuple[Point, int]]:
         """The runs the next look needs that this process has not had back yet."""
         out = []
         for point in self.points:
@@ -216,15 +215,15 @@ class AdaptiveStudy:
     def run(self) -> tuple[dict[str, VariantState], str]:
         """Look after look until nothing is open, seeds_max, the budget or a failed run; the states
         and why the study stopped."""
+        states = self.states()
         while True:
-            states = self.states()
             needs = seeds_needed(states, self.baseline, self.design)
             if not needs:
                 stopped = SEEDS_MAX if any(s.state == "undecided" for s in states.values()) else DECIDED
                 return states, stopped
             target = max(needs.values())
             look = self.design.plan.looks.index(target) + 1
-            runs = self.batch(needs, look)
+            runs = self.batch(needs)
             if not runs:  # every run this look needs came back, yet it is still open: a failed run
                 return states, FAILED
             stop = self.over_budget(len(runs))
@@ -236,10 +235,13 @@ class AdaptiveStudy:
                 f"{len(open_)} open comparison(s) ({', '.join(open_)}): {len(runs)} run(s)"
             )
             self.launch(runs, look)
+            states = self.states()
             if self.ledger.failed:
-                return self.states(), FAILED
-            self.report_look(look)
-            self.save(self.states(), "running")
+                return states, FAILED
+            decided = [f"{n} {s.state}" for n, s in sorted(states.items()) if s.decided and s.look == look]
+            if decided:
+                note(f"look {look}: decided {', '.join(decided)}")
+            self.save(states, "running")
 
     def save(self, states: dict[str, VariantState], stopped: str) -> dict[str, Any]:
         """The study's `adaptive` block in study.json, after every look: a killed study's report still
@@ -251,11 +253,6 @@ class AdaptiveStudy:
         data = read_study_file(self.sweep_dir) or {}
         write_json_atomic(self.sweep_dir / STUDY_FILE, {**data, "adaptive": block})
         return block
-
-    def report_look(self, look: int) -> None:
-        decided = [f"{n} {s.state}" for n, s in sorted(self.states().items()) if s.decided and s.look == look]
-        if decided:
-            note(f"look {look}: decided {', '.join(decided)}")
 
 
 def note(message: str) -> None:
@@ -307,31 +304,29 @@ def run_adaptive(config: DictConfig, launcher: Any, arguments: list[str], config
         note(line)
 
 
-def check_settings(config: DictConfig) -> Design:
-    """The design and budgets of `sweep.*`, checked before the study starts; ConfigError names a bad
-    field."""
+def check_settings(config: DictConfig) -> tuple[Design, float | None, float | None]:
+    """The design and the run and hour budgets of `sweep.*`, checked before the study starts;
+    ConfigError names a bad field."""
     margin = OmegaConf.select(config, "report.margin", default=None)
     mode = str(OmegaConf.select(config, "metric.mode", default="max"))
     sweep = OmegaConf.to_container(config.sweep, resolve=True)
-    _budget(config, "budget_runs", int)
-    _budget(config, "budget_hours", float)
-    return Design.from_config(sweep, margin, mode)
+    budgets = _budget(config, "budget_runs", int), _budget(config, "budget_hours", float)
+    return Design.from_config(sweep, margin, mode), *budgets
 
 
 def prepare(
     config: DictConfig, launcher: Any, arguments: list[str], config_loader: Any, sweep_dir: Path
 ) -> AdaptiveStudy:
     """The study's grid, baseline and design from the multirun's config; ConfigError names a bad field."""
-    design = check_settings(config)
+    design, budget_runs, budget_hours = check_settings(config)
     points, notes = grid_points(config, arguments, config_loader)
     study = AdaptiveStudy(
-        config=config,
         launcher=launcher,
         points=points,
         baseline=_baseline(config, points),
         design=design,
-        budget_runs=_budget(config, "budget_runs", int),
-        budget_hours=_budget(config, "budget_hours", float),
+        budget_runs=budget_runs,
+        budget_hours=budget_hours,
         metric=f"test/{config.metric.name}",
         sweep_dir=sweep_dir,
     )
